@@ -1,0 +1,1 @@
+"""Getting frames in (sources) and rows out (sinks)."""

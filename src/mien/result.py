@@ -1,0 +1,117 @@
+"""What ``mien.analyze`` returns: the table, its column groups, and simple summaries."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mien import schema
+from mien.io.sinks import Sink, format_for
+
+
+class Result:
+    """One row per face per frame (frames with no face keep one empty row).
+
+    ``df`` is a pandas DataFrame; ``aus``, ``emotions``, ``pose``... are its column groups.
+    ``failures`` lists the inputs that could not be analysed (input, reason).
+    """
+
+    def __init__(self, table: pa.Table, failures: list[tuple[str, str]] | None = None):
+        self.table = table
+        self.failures = failures or []
+        self._df: pd.DataFrame | None = None
+
+    @property
+    def df(self) -> pd.DataFrame:
+        if self._df is None:
+            self._df = self.table.to_pandas()
+        return self._df
+
+    def _group(self, *groups: str) -> pd.DataFrame:
+        names = [n for g in groups for n in schema.group_names(g) if n in self.df.columns]
+        return self.df[names]
+
+    @property
+    def identity(self) -> pd.DataFrame:
+        return self._group("identity")
+
+    @property
+    def aus(self) -> pd.DataFrame:
+        """Action unit intensities 0-5."""
+        return self._group("aus")
+
+    @property
+    def au_presence(self) -> pd.DataFrame:
+        return self._group("au_presence")
+
+    @property
+    def emotions(self) -> pd.DataFrame:
+        """Expression probabilities (sum to 1) and the arg-max ``emotion``."""
+        return self._group("emotions")
+
+    @property
+    def pose(self) -> pd.DataFrame:
+        return self._group("pose")
+
+    @property
+    def gaze(self) -> pd.DataFrame:
+        return self._group("gaze")
+
+    @property
+    def landmarks(self) -> pd.DataFrame:
+        return self._group("landmarks")
+
+    @property
+    def affect(self) -> pd.DataFrame:
+        return self._group("affect")
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def __repr__(self) -> str:
+        faces = int(self.df["face_score"].notna().sum()) if len(self) else 0
+        inputs = self.df["input"].nunique() if len(self) else 0
+        return f"<mien.Result: {len(self)} rows, {faces} faces, {inputs} inputs, {len(self.failures)} failed>"
+
+    def summary(self) -> pd.DataFrame:
+        """Per input and face: frames seen, and mean of every numeric measure."""
+        faces = self.df[self.df["face_score"].notna()]
+        numeric = [c for c in self._group("pose", "gaze", "eyes", "aus", "emotions", "affect").columns
+                   if c != "emotion"]  # fmt: skip
+        grouped = faces.groupby(["input", "face_id"], sort=True)
+        out = grouped[numeric].mean()
+        out.insert(0, "frames", grouped.size())
+        return out.reset_index()
+
+    def save(self, path: str | os.PathLike, format: str | None = None) -> Path:
+        """Write to Parquet, CSV, JSON lines or OpenFace CSV (by extension, or ``format``)."""
+        with Sink(path, self.table.schema, format_for(path, format), self._metadata()) as sink:
+            for batch in self.table.to_batches(max_chunksize=4096):
+                sink.write(batch)
+        return Path(path)
+
+    def to_parquet(self, path: str | os.PathLike) -> Path:
+        return self.save(path, "parquet")
+
+    def to_csv(self, path: str | os.PathLike) -> Path:
+        return self.save(path, "csv")
+
+    def _metadata(self) -> dict[str, str]:
+        raw = self.table.schema.metadata or {}
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def read(path: str | os.PathLike) -> Result:
+    """Load a results file written by mien (Parquet, CSV or JSON lines) into a Result."""
+    fmt = format_for(path)
+    if fmt == "parquet":
+        return Result(pq.read_table(path))
+    if fmt == "csv":
+        frame = pd.read_csv(path)
+    else:
+        frame = pd.read_json(path, lines=True)
+    return Result(pa.Table.from_pandas(frame, preserve_index=False))

@@ -1,0 +1,62 @@
+"""The one face crop every expression model sees, at training and at analysis time.
+
+A similarity transform (rotation, uniform scale, shift) maps the two eye centres and the mouth
+centre onto fixed places in a square crop. The places are FER2013's: the median positions the
+Face Landmarker finds in FER2013's own 48×48 crops (tools/fer_landmark_stats.py), so faces cut
+from video look like the faces the model learned from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+# Anchor positions in a 48×48 FER2013 crop: person's right eye (image left), left eye, mouth centre.
+TEMPLATE_48 = np.array([[15.5, 19.0], [32.5, 19.0], [24.0, 37.0]], np.float64)
+
+RIGHT_IRIS = slice(468, 473)
+LEFT_IRIS = slice(473, 478)
+MOUTH_CORNERS = (61, 291)
+
+
+def anchor_points(landmarks: np.ndarray) -> np.ndarray:
+    """(N, 478, 3) -> (N, 3, 2): right eye centre, left eye centre, mouth centre (px)."""
+    right_eye = landmarks[:, RIGHT_IRIS, :2].mean(axis=1)
+    left_eye = landmarks[:, LEFT_IRIS, :2].mean(axis=1)
+    mouth = landmarks[:, MOUTH_CORNERS, :2].mean(axis=1)
+    return np.stack([right_eye, left_eye, mouth], axis=1)
+
+
+def similarity_to_template(points: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Least-squares similarity mapping template -> points, as Pillow's 6 affine coefficients.
+
+    Pillow's AFFINE transform asks, for each output (crop) pixel, where to sample the input.
+    """
+    src = template - template.mean(axis=0)
+    dst = points - points.mean(axis=0)
+    norm = (src**2).sum()
+    a = (src * dst).sum() / norm  # scale·cos
+    b = (src[:, 0] * dst[:, 1] - src[:, 1] * dst[:, 0]).sum() / norm  # scale·sin
+    shift = points.mean(axis=0) - np.array([a * template.mean(axis=0)[0] - b * template.mean(axis=0)[1],
+                                            b * template.mean(axis=0)[0] + a * template.mean(axis=0)[1]])  # fmt: skip
+    return np.array([a, -b, shift[0], b, a, shift[1]])
+
+
+def crop_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 48, grey: bool = True) -> np.ndarray:
+    """Aligned crops (N, size, size) uint8 grey, or (N, size, size, 3) RGB, from an RGB image."""
+    picture = Image.fromarray(image)
+    template = TEMPLATE_48 * (size / 48.0)
+    crops = []
+    for points in anchor_points(landmarks):
+        coefficients = similarity_to_template(points.astype(np.float64), template)
+        crop = picture.transform((size, size), Image.Transform.AFFINE, tuple(coefficients),
+                                 resample=Image.Resampling.BILINEAR)  # fmt: skip
+        crops.append(np.asarray(crop.convert("L") if grey else crop))
+    shape = (0, size, size) if grey else (0, size, size, 3)
+    return np.stack(crops) if crops else np.zeros(shape, np.uint8)
+
+
+def whole_image_crop(image: np.ndarray, size: int = 48) -> np.ndarray:
+    """(1, size, size) grey: an image that is already a face crop, resized (when no landmarks fit)."""
+    grey = Image.fromarray(image).convert("L").resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(grey)[None]

@@ -1,0 +1,205 @@
+"""Faces, 478-point mesh, blendshapes and pose matrix: MediaPipe Face Landmarker, plus a face score.
+
+The Face Landmarker does not report how sure it is that a face is there, so the BlazeFace detector
+from the same bundle scores faces: on every still image, and on video every ``score_every`` frames
+(a face keeps the score of the detection it overlapped most, 0 if the detector did not see it).
+"""
+
+from __future__ import annotations
+
+import zipfile
+
+import mediapipe as mp
+import numpy as np
+from mediapipe.tasks.python import BaseOptions, vision
+from PIL import Image
+
+from mien.frame import Faces, Frame
+from mien.native_logging import native_stderr_silenced
+from mien.schema import BLENDSHAPES, N_MESH
+
+
+# Dataset mode: border added around a tight crop (fraction of its side), and the size it is
+# enlarged to, so the detector finds FER2013-like 48-px crops (tools/fer_landmark_stats.py).
+CROP_BORDER = 0.25
+CROP_MIN_SIDE = 256
+
+
+def _detector_from_bundle(task_path: str) -> bytes:
+    with zipfile.ZipFile(task_path) as bundle:
+        return bundle.read("face_detector.tflite")
+
+
+def boxes_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """(N, 478, 3) px -> (N, 4) x, y, w, h px: the landmarks' bounding box."""
+    if len(landmarks) == 0:
+        return np.zeros((0, 4), np.float32)
+    low = landmarks[:, :, :2].min(axis=1)
+    high = landmarks[:, :, :2].max(axis=1)
+    return np.concatenate([low, high - low], axis=1).astype(np.float32)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix between x,y,w,h boxes a (N,4) and b (M,4)."""
+    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
+    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    w = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, 0, None], b[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, 1, None], b[None, :, 1]), 0, None)
+    inter = w * h
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
+    return inter / np.maximum(union, 1e-6)
+
+
+class FaceLandmarker:
+    """Stage: Frame -> Faces with scores, landmarks, blendshapes, transforms and boxes.
+
+    One instance analyses one input at a time: call ``start(still=...)`` before each input.
+
+    On video, MediaPipe runs its detector on every frame while it tracks fewer faces than it was
+    told to look for, which costs a third of the speed when one person is filmed. So the
+    landmarker starts looking for as many faces as the scoring detector sees (at least one) and is
+    rebuilt for more, up to ``max_faces``, when the detector sees more faces than are tracked.
+    """
+
+    def __init__(self, task_path: str, max_faces: int = 4, score_every: int = 5,
+                 min_confidence: float = 0.5):  # fmt: skip
+        self.task_path = task_path
+        self.max_faces = max_faces
+        self.score_every = max(1, score_every)
+        self.min_confidence = min_confidence
+        self._detector_model = _detector_from_bundle(task_path)
+        self._landmarker = None
+        self._detector = None
+        self._still = True
+        self._looking_for = max_faces
+        self._quiet_next = True
+        self._last_detections = np.zeros((0, 4), np.float32)
+        self._last_scores = np.zeros(0, np.float32)
+        self._last_ms = -1
+
+    def start(self, still: bool) -> None:
+        """Prepare for a new input: stills are analysed independently, video frames as a sequence."""
+        if still and self._still and self._landmarker is not None:
+            return  # stills are independent: one IMAGE-mode landmarker serves them all
+        self.close()
+        self._still = still
+        mode = vision.RunningMode.IMAGE if still else vision.RunningMode.VIDEO
+        with native_stderr_silenced():
+            self._detector = vision.FaceDetector.create_from_options(
+                vision.FaceDetectorOptions(
+                    base_options=BaseOptions(model_asset_buffer=self._detector_model),
+                    running_mode=mode,
+                    min_detection_confidence=0.05,  # low: we want a score for weak faces, not a filter
+                )
+            )
+        self._build_landmarker(self.max_faces if still else 0)
+        self._last_detections = np.zeros((0, 4), np.float32)
+        self._last_scores = np.zeros(0, np.float32)
+        self._last_ms = -1
+
+    def _build_landmarker(self, faces: int) -> None:
+        """(Re)create the landmarker looking for ``faces`` faces; 0: not yet known (built lazily)."""
+        if self._landmarker is not None:
+            with native_stderr_silenced():
+                self._landmarker.close()
+            self._landmarker = None
+        self._looking_for = faces
+        self._quiet_next = True  # the first run of a new graph logs too
+        if faces == 0:
+            return
+        mode = vision.RunningMode.IMAGE if self._still else vision.RunningMode.VIDEO
+        with native_stderr_silenced():
+            self._landmarker = vision.FaceLandmarker.create_from_options(
+                vision.FaceLandmarkerOptions(
+                    base_options=BaseOptions(model_asset_path=self.task_path),
+                    running_mode=mode,
+                    num_faces=faces,
+                    min_face_detection_confidence=self.min_confidence,
+                    min_face_presence_confidence=self.min_confidence,
+                    min_tracking_confidence=self.min_confidence,
+                    output_face_blendshapes=True,
+                    output_facial_transformation_matrixes=True,
+                )
+            )
+
+    def close(self) -> None:
+        for task in (self._landmarker, self._detector):
+            if task is not None:
+                with native_stderr_silenced():  # LiteRT logs its teardown
+                    task.close()
+        self._landmarker = self._detector = None
+
+    def _timestamp_ms(self, frame: Frame) -> int:
+        # VIDEO mode needs strictly increasing integer milliseconds; equal or jittered pts happen.
+        ms = max(int(round(frame.timestamp * 1000)), self._last_ms + 1)
+        self._last_ms = ms
+        return ms
+
+    def __call__(self, frame: Frame) -> Faces:
+        if self._detector is None:
+            self.start(still=True)
+        height, width = frame.image.shape[:2]
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=frame.image)
+        ms = None if self._still else self._timestamp_ms(frame)
+        if ms is None or frame.index % self.score_every == 0 or self._landmarker is None:
+            self._detect(image, ms)
+            seen = min(self.max_faces, max(1, int((self._last_scores >= self.min_confidence).sum())))
+            if seen > self._looking_for:
+                self._build_landmarker(seen)
+        with native_stderr_silenced(self._quiet_next):
+            found = self._landmarker.detect(image) if ms is None else self._landmarker.detect_for_video(image, ms)
+        self._quiet_next = False
+        n = len(found.face_landmarks)
+        if n == 0:
+            return Faces.empty()
+        landmarks = np.empty((n, N_MESH, 3), np.float32)
+        for i, points in enumerate(found.face_landmarks):
+            landmarks[i] = [(p.x, p.y, p.z) for p in points[:N_MESH]]
+        landmarks *= np.array([width, height, width], np.float32)
+        blendshapes = np.zeros((n, len(BLENDSHAPES)), np.float32)
+        for i, categories in enumerate(found.face_blendshapes):
+            blendshapes[i] = [c.score for c in categories]
+        transforms = np.stack([np.asarray(m, np.float32) for m in found.facial_transformation_matrixes])
+        boxes = boxes_from_landmarks(landmarks)
+        return Faces(scores=self._scores_for(boxes), landmarks=landmarks, blendshapes=blendshapes,
+                     transforms=transforms, boxes=boxes)  # fmt: skip
+
+    def fit_crop(self, frame: Frame) -> Faces:
+        """Landmarks of an image that is already one tight face crop (dataset mode).
+
+        The detector expects a face with some surroundings and at least ~100 px, so the crop is
+        framed with a replicated border and enlarged first; the largest face found is kept.
+        """
+        self.start(still=True)
+        height, width = frame.image.shape[:2]
+        pad = int(round(CROP_BORDER * max(height, width)))
+        framed = np.pad(frame.image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+        zoom = max(1.0, CROP_MIN_SIDE / framed.shape[0])
+        if zoom > 1.0:
+            size = (round(framed.shape[1] * zoom), round(framed.shape[0] * zoom))
+            framed = np.asarray(Image.fromarray(framed).resize(size, Image.Resampling.BICUBIC))
+        faces = self(Frame(frame.source, frame.index, frame.timestamp, np.ascontiguousarray(framed)))
+        if len(faces) == 0:
+            return faces
+        keep = [int(np.argmax(faces.boxes[:, 2] * faces.boxes[:, 3]))]
+        landmarks = faces.landmarks[keep] / zoom
+        landmarks[:, :, :2] -= pad
+        return Faces(scores=faces.scores[keep], landmarks=landmarks, blendshapes=faces.blendshapes[keep],
+                     transforms=faces.transforms[keep], boxes=boxes_from_landmarks(landmarks))  # fmt: skip
+
+    def _detect(self, image: mp.Image, ms: int | None) -> None:
+        with native_stderr_silenced(self._quiet_next):
+            result = self._detector.detect(image) if ms is None else self._detector.detect_for_video(image, ms)
+        self._last_detections = np.array(
+            [(d.bounding_box.origin_x, d.bounding_box.origin_y, d.bounding_box.width,
+              d.bounding_box.height) for d in result.detections], np.float32,
+        ).reshape(-1, 4)  # fmt: skip
+        self._last_scores = np.array([d.categories[0].score for d in result.detections], np.float32)
+
+    def _scores_for(self, boxes: np.ndarray) -> np.ndarray:
+        """Each face's score: that of the latest detection overlapping it most, 0 if none does."""
+        if len(self._last_scores) == 0:
+            return np.zeros(len(boxes), np.float32)
+        overlap = _iou(boxes, self._last_detections)
+        best = overlap.argmax(axis=1)
+        return np.where(overlap.max(axis=1) > 0.2, self._last_scores[best], 0.0).astype(np.float32)
