@@ -14,13 +14,23 @@ Steps (sub-commands), each reading the previous step's output in ``--out``:
 
 ``compare``  detection rate of several image-preparation variants (upscale
              size, padding amount and mode) on a random sample of training
-             rows -> ``variants.csv``.
-``extract``  run the chosen variant over every row of splits 0 (train) and 1
-             (val) with at most 2 worker processes, logging progress
-             -> ``fer_landmarks.npz``.
-``stats``    template + blendshape statistics -> ``template.csv``,
-             ``blendshape_stats.csv``, ``laterality.csv``, ``stats.md``.
+             rows (``--n-compare``, ``--seed``, ``--variants``)
+             -> ``variants.csv``.
+``extract``  run the chosen variant (``--variant``, default pad50_grey_256:
+             pad 50 % per side with mid-grey, bicubic to 256 px, grey -> RGB)
+             over every row of splits 0 (train) and 1 (val) with at most 2
+             worker processes, logging progress -> ``fer_landmarks.npz`` with
+             ``row``, ``split``, ``detected``, ``landmarks`` (N,478,3),
+             ``blendshapes`` (N,52), ``blendshape_names``, ``transform``
+             (N,4,4 facial transformation matrix), ``variant``; NaN where
+             no face was detected.
+``stats``    template + blendshape statistics -> ``template_points.csv``,
+             ``template_scalars.csv``, ``blendshape_stats.csv``,
+             ``facs_flags.csv``, ``laterality.csv`` and ``stats.md``.
 ``all``      the three in order.
+
+FER+ majority label: arg-max of the 10 vote columns; rows where unknown or NF
+wins are dropped, otherwise the label is the arg-max of the 8 emotion columns.
 
 Coordinate convention of the saved landmarks: x, y are pixel coordinates of
 the ORIGINAL 48x48 crop with pixel (col i, row j) centred on the integer point
@@ -445,6 +455,7 @@ FACS_EXPECT = {
     "eyeBlinkRight": ("AU43/45", None, None),
 }
 INACTIVE_P99 = 0.02  # a blendshape whose overall 99th percentile is below this is "dead"
+WEAK_D = 0.25  # primary-class shift vs neutral (in neutral SDs) below which a shape is "weak"
 
 
 def facs_flags(df: pd.DataFrame, bs: np.ndarray, maj: np.ndarray) -> pd.DataFrame:
@@ -467,10 +478,16 @@ def facs_flags(df: pd.DataFrame, bs: np.ndarray, maj: np.ndarray) -> pd.DataFram
                 low = sorted(e for e in primary if d[e] <= 0)
                 if low:
                     flags.append("not above neutral on " + "/".join(low))
+                elif max(d[e] for e in primary) < WEAK_D:
+                    flags.append(f"weak (primary < {WEAK_D} neutral SD)")
             if df.at[r, "neutral_p50"] > 0.1:
                 flags.append(f"high neutral baseline (median {df.at[r, 'neutral_p50']:.2f})")
+            if df.at[r, "neutral_p90"] > 0.5:
+                flags.append(f"fires on neutral faces (p90 {df.at[r, 'neutral_p90']:.2f})")
         rows.append(dict(
             blendshape=name, au=au, top_class=top,
+            primary_vs_neutral=(", ".join(f"{e} {d[e]:+.2f}" for e in sorted(primary))
+                                if primary else "-"),
             top3_vs_neutral=", ".join(f"{e} {v:+.2f}" for v, e in ordered[:3]),
             lowest_vs_neutral=f"{ordered[-1][1]} {ordered[-1][0]:+.2f}",
             flag="; ".join(flags),

@@ -33,7 +33,7 @@ def analyze(
     mesh: Annotated[bool, typer.Option("--mesh", help="Add the 478-point 3-D mesh.")] = False,
     blendshapes: Annotated[bool, typer.Option("--blendshapes", help="Add the 52 MediaPipe blendshape scores.")] = False,
     max_frames: Annotated[Optional[int], typer.Option("--max-frames", help="Stop each video or stream after this many frames.")] = None,
-    max_faces: Annotated[int, typer.Option("--max-faces", help="Most faces looked for per frame.")] = 4,
+    max_faces: Annotated[int, typer.Option("--max-faces", help="Most faces looked for per frame.")] = 8,
     faces_are_crops: Annotated[bool, typer.Option("--faces-are-crops", help="Dataset mode: each image is already one face crop.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
 ) -> None:

@@ -54,7 +54,24 @@ class Faces:
 
     @classmethod
     def empty(cls) -> Faces:
-        return cls(scores=np.zeros(0, np.float32), landmarks=np.zeros((0, N_MESH, 3), np.float32))
+        return cls(
+            scores=np.zeros(0, np.float32),
+            landmarks=np.zeros((0, N_MESH, 3), np.float32),
+            blendshapes=np.zeros((0, len(BLENDSHAPES)), np.float32),
+            transforms=np.zeros((0, 4, 4), np.float32),
+            boxes=np.zeros((0, 4), np.float32),
+        )
+
+    @classmethod
+    def concatenate(cls, parts: list[Faces]) -> Faces:
+        """Faces of several detections of one frame, before the measuring stages have run."""
+        return cls(
+            scores=np.concatenate([p.scores for p in parts]),
+            landmarks=np.concatenate([p.landmarks for p in parts]),
+            blendshapes=np.concatenate([p.blendshapes for p in parts]),
+            transforms=np.concatenate([p.transforms for p in parts]),
+            boxes=np.concatenate([p.boxes for p in parts]),
+        )
 
     @classmethod
     def unmeasured(cls, image_shape: tuple[int, ...]) -> Faces:

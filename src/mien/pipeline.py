@@ -43,7 +43,7 @@ class Options:
 
     mesh: bool = False
     blendshapes: bool = False
-    max_faces: int = 4
+    max_faces: int = 8
     max_frames: int | None = None
     faces_are_crops: bool = False
     landmarker_model: str | None = None
@@ -180,6 +180,8 @@ class Analyzer:
                 outcome.error, outcome.stopped_at = stopped.reason, stopped.frame
             except InputError as error:
                 outcome.error = error.reason
+            except Exception as error:  # a bug must not cost the other inputs their results
+                outcome.error = f"internal error ({type(error).__name__}: {error}); please report it"
             outcome.seconds = time.perf_counter() - started
             record(outcome)
         return report

@@ -19,6 +19,7 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", "
 MAX_ANALYSIS_SIDE = 4096
 # Refuse decompression bombs, but allow large camera and scanner images (12000×9000 = 108 MP).
 MAX_PIXELS = 400_000_000
+NOT_AN_IMAGE = "not a readable image"
 
 
 def to_rgb8(image: Image.Image) -> np.ndarray:
@@ -64,7 +65,7 @@ def read_image(path: str) -> Frame:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(path, f"image too large (more than {MAX_PIXELS:,} pixels)") from None
     except UnidentifiedImageError:
-        raise InputError(path, "not a readable image (unknown or corrupt format)") from None
+        raise InputError(path, f"{NOT_AN_IMAGE} (unknown or corrupt format)") from None
     except (OSError, ValueError, SyntaxError) as error:
         raise InputError(path, f"cannot decode image: {error}") from None
     original_long_side = max(width, height)

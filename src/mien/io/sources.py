@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mien.errors import InputError
 from mien.frame import Frame
-from mien.io.images import IMAGE_EXTENSIONS, read_image
+from mien.io.images import IMAGE_EXTENSIONS, NOT_AN_IMAGE, read_image
 from mien.io.video import VIDEO_EXTENSIONS, is_stream, read_video
 
 MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
@@ -87,7 +87,9 @@ def read_frames(source: Input, max_frames: int | None = None) -> Iterator[Frame]
             yield read_image(source.locator)
             return
         except InputError as image_error:
-            # A file with an image extension may still be a video (or vice versa): try once more.
+            if not image_error.reason.startswith(NOT_AN_IMAGE):
+                raise  # a real image that is broken: say so, do not half-decode it another way
+            # Pillow does not know this file: it may be a video with an image's extension.
             try:
                 yield from read_video(source.locator, max_frames)
                 return

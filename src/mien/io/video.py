@@ -49,7 +49,7 @@ def read_video(locator: str, max_frames: int | None = None) -> Iterator[Frame]:
         container = _open(locator)
     except av.error.FileNotFoundError:
         raise InputError(locator, "no such file or device") from None
-    except (av.error.InvalidDataError, av.error.ValueError) as error:
+    except av.error.InvalidDataError as error:
         raise InputError(locator, f"not a readable video ({error.strerror or error})") from None
     except av.error.FFmpegError as error:
         raise InputError(locator, f"cannot open: {error.strerror or error}") from None
@@ -85,7 +85,22 @@ def read_video(locator: str, max_frames: int | None = None) -> Iterator[Frame]:
             raise InputStopped(locator, index, reason) from None
         if index == 0:
             raise InputError(locator, "no decodable frames (truncated or unsupported codec)")
-        declared = stream.frames
-        if not live and declared and index < declared * 0.95 and max_frames is None:
-            raise InputStopped(locator, index, f"the container declares {declared} frames; the rest "
-                               "could not be decoded (truncated file?)")  # fmt: skip
+        if not live and max_frames is None:
+            _check_complete(locator, container, stream, index, timestamp)
+
+
+def _check_complete(locator: str, container, stream, decoded: int, last_time: float) -> None:
+    """Raise InputStopped if the container promised more than could be decoded (a cut file)."""
+    declared = stream.frames
+    if declared and decoded < declared * 0.95:
+        raise InputStopped(locator, decoded, f"the container declares {declared} frames; the rest "
+                           "could not be decoded (truncated file?)")  # fmt: skip
+    if stream.duration and stream.time_base:
+        length = float(stream.duration * stream.time_base)
+    elif container.duration:
+        length = container.duration / 1e6  # all streams: audio may outlast video, hence the slack
+    else:
+        return
+    if last_time < length * 0.98 - 0.5:
+        raise InputStopped(locator, decoded, f"the container says the video lasts {length:.1f} s, "
+                           f"decoding ended at {last_time:.1f} s (truncated file?)")  # fmt: skip

