@@ -184,6 +184,7 @@ class Analyzer:
                 outcome.error = f"internal error ({type(error).__name__}: {error}); please report it"
             outcome.seconds = time.perf_counter() - started
             record(outcome)
+        self.landmarker.close()  # reopened by the next run; nothing is left open at exit
         return report
 
     def output_schema(self) -> pa.Schema:

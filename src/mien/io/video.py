@@ -59,7 +59,9 @@ def read_video(locator: str, max_frames: int | None = None) -> Iterator[Frame]:
         stream = container.streams.video[0]
         if stream.codec_context is None or stream.codec_context.name is None:
             raise InputError(locator, "unsupported video codec")
-        stream.thread_type = "AUTO"  # frame and slice threads: the decoder uses the spare core
+        # Slice threads only: on two cores, frame threads compete with the analysis thread
+        # (benchmarks/speed.py: SLICE 142, AUTO 136, none 131 frames/s for the full pipeline).
+        stream.thread_type = "SLICE"
         live = is_stream(locator)
         start = stream.start_time or 0
         base = float(stream.time_base) if stream.time_base else None

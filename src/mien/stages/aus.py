@@ -57,11 +57,17 @@ LIPS_PART_REST, LIPS_PART_FULL = 0.04, 0.50
 LID_TIGHT_REST, LID_TIGHT_FULL, LID_CLOSING = 0.10, 0.50, 0.70
 CLOSED_REST, CLOSED_FULL = 0.40, 0.90
 
-_COLUMNS = {name: i for i, name in enumerate(BLENDSHAPES)}
 _INDEX = {code: i for i, code in enumerate(AU_CODES)}
+# FROM_BLENDSHAPES as arrays, so one matrix product averages every AU's blendshapes at once.
+_BLEND_AUS = [_INDEX[au] for au in FROM_BLENDSHAPES]
+_AVERAGING = np.zeros((len(BLENDSHAPES), len(FROM_BLENDSHAPES)), np.float32)
+for _column, (_names, _, _) in enumerate(FROM_BLENDSHAPES.values()):
+    _AVERAGING[[BLENDSHAPES.index(n) for n in _names], _column] = 1.0 / len(_names)
+_REST = np.array([rest for _, rest, _ in FROM_BLENDSHAPES.values()], np.float32)
+_FULL = np.array([full for _, _, full in FROM_BLENDSHAPES.values()], np.float32)
 
 
-def _ramp(values: np.ndarray, rest: float, full: float) -> np.ndarray:
+def _ramp(values: np.ndarray, rest, full) -> np.ndarray:
     """0 at rest, 5 at full (works for decreasing measures too: full < rest)."""
     return 5.0 * np.clip((values - rest) / (full - rest), 0.0, 1.0)
 
@@ -73,9 +79,7 @@ def _distance(landmarks: np.ndarray, pairs: tuple[tuple[int, int], ...]) -> np.n
 def action_units(blendshapes: np.ndarray, landmarks: np.ndarray, eye_closure: np.ndarray) -> np.ndarray:
     """(N, 52), (N, 478, 3), (N, 2) -> (N, len(AU_CODES)) intensities 0-5."""
     out = np.zeros((len(blendshapes), len(AU_CODES)), np.float32)
-    for au, (names, rest, full) in FROM_BLENDSHAPES.items():
-        score = blendshapes[:, [_COLUMNS[name] for name in names]].mean(axis=1)
-        out[:, _INDEX[au]] = _ramp(score, rest, full)
+    out[:, _BLEND_AUS] = _ramp(blendshapes @ _AVERAGING, _REST, _FULL)
     not_smiling = 1.0 - out[:, _INDEX["AU12"]] / 5.0
     for au in GATED_BY_SMILE:
         out[:, _INDEX[au]] *= not_smiling

@@ -1,14 +1,13 @@
 """Faces, 478-point mesh, blendshapes and pose matrix: MediaPipe Face Landmarker, plus a face score.
 
 The Face Landmarker does not report how sure it is that a face is there, so the BlazeFace detector
-from the same bundle scores faces: on every still image, and on video every ``score_every`` frames
-(a face keeps the score of the detection it overlapped most, 0 if the detector did not see it).
+from the same bundle scores faces: on every still image, and on video every ``score_every`` frames,
+10 by default (a face keeps the score of the latest detection it overlapped most, 0 if the detector
+did not see it). Running it on every video frame would cost 8% of the throughput.
 """
 
 from __future__ import annotations
 
-import atexit
-import weakref
 import zipfile
 
 import mediapipe as mp
@@ -66,12 +65,6 @@ def _faces_from_result(found, width: int, height: int) -> Faces:
                  transforms=transforms, boxes=boxes_from_landmarks(landmarks))  # fmt: skip
 
 
-def _close_if_alive(reference: weakref.ref) -> None:
-    landmarker = reference()
-    if landmarker is not None:
-        landmarker.close()
-
-
 def _detector_from_bundle(task_path: str) -> bytes:
     with zipfile.ZipFile(task_path) as bundle:
         return bundle.read("face_detector.tflite")
@@ -100,7 +93,8 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class FaceLandmarker:
     """Stage: Frame -> Faces with scores, landmarks, blendshapes, transforms and boxes.
 
-    One instance analyses one input at a time: call ``start(still=...)`` before each input.
+    One instance analyses one input at a time: call ``start(still=...)`` before each input and
+    ``close()`` when done (MediaPipe tasks left open print errors when Python exits).
 
     On video, MediaPipe runs its detector on every frame while it tracks fewer faces than it was
     told to look for, which costs a third of the speed when one person is filmed. So the
@@ -108,16 +102,13 @@ class FaceLandmarker:
     rebuilt for more, up to ``max_faces``, when the detector sees more faces than are tracked.
     """
 
-    def __init__(self, task_path: str, max_faces: int = 8, score_every: int = 5,
+    def __init__(self, task_path: str, max_faces: int = 8, score_every: int = 10,
                  min_confidence: float = 0.5):  # fmt: skip
         self.task_path = task_path
         self.max_faces = max_faces
         self.score_every = max(1, score_every)
         self.min_confidence = min_confidence
         self._detector_model = _detector_from_bundle(task_path)
-        # MediaPipe's own __del__ fails at interpreter exit (its C bindings are gone by then):
-        # close while they still exist, without keeping this object alive.
-        atexit.register(_close_if_alive, weakref.ref(self))
         self._landmarker = None
         self._detector = None
         self._still = True
@@ -198,7 +189,8 @@ class FaceLandmarker:
                 self._build_landmarker(seen)
         with native_stderr_silenced(self._quiet_next):
             found = self._landmarker.detect(image) if ms is None else self._landmarker.detect_for_video(image, ms)
-        self._quiet_next = False
+        # The blendshape graph first runs (and logs) on the first frame with a face.
+        self._quiet_next = self._quiet_next and not found.face_landmarks
         faces = _faces_from_result(found, width, height)
         faces.scores = self._scores_for(faces.boxes)
         if ms is None and search_small_faces and len(faces) < self.max_faces:
