@@ -98,17 +98,25 @@ def test_image_without_face_keeps_one_empty_row(media):
     assert result.df.AU12.isna().all() and result.df.emotion.isna().all()
 
 
-@pytest.mark.parametrize("content,reason", [
-    (b"", "empty file"),
-    (b"this is a text file, not a picture\n" * 20, "not a readable image"),
+@pytest.mark.parametrize("name,content,reason", [
+    ("broken.jpg", b"", "empty file"),
+    ("broken.jpg", b"this is a text file, not a picture\n" * 20, "not a readable image"),
+    ("broken.mp4", b"", "empty file"),
+    ("broken.mp4", b"this is a text file, not a video\n" * 20, "not a readable video"),
 ])  # fmt: skip
-def test_broken_image_files_give_one_clear_error(content, reason, tmp_path):
-    path = tmp_path / "broken.jpg"
+def test_broken_files_give_one_clear_error(name, content, reason, tmp_path):
+    path = tmp_path / name
     path.write_bytes(content)
     with pytest.warns(UserWarning, match=reason):
         result = analyze_one(path)
+    assert len(result.df) == 0
     assert result.failures == [(str(path), result.failures[0][1])]
     assert reason in result.failures[0][1]
+
+
+def test_image_reader_raises_input_error_naming_the_file(tmp_path):
+    path = tmp_path / "broken.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
     with pytest.raises(InputError, match=str(path)):
         read_image(str(path))
 
