@@ -36,10 +36,10 @@ def similarity_to_template(points: np.ndarray, template: np.ndarray) -> np.ndarr
     src = template - template.mean(axis=0)
     dst = points - points.mean(axis=0)
     norm = (src**2).sum()
-    a = (src * dst).sum() / norm  # scale·cos
-    b = (src[:, 0] * dst[:, 1] - src[:, 1] * dst[:, 0]).sum() / norm  # scale·sin
-    shift = points.mean(axis=0) - np.array([a * template.mean(axis=0)[0] - b * template.mean(axis=0)[1],
-                                            b * template.mean(axis=0)[0] + a * template.mean(axis=0)[1]])  # fmt: skip
+    a = (src * dst).sum() / norm  # scale·cos(angle)
+    b = (src[:, 0] * dst[:, 1] - src[:, 1] * dst[:, 0]).sum() / norm  # scale·sin(angle)
+    rotation_and_scale = np.array([[a, -b], [b, a]])
+    shift = points.mean(axis=0) - rotation_and_scale @ template.mean(axis=0)
     return np.array([a, -b, shift[0], b, a, shift[1]])
 
 
