@@ -1,0 +1,39 @@
+"""The Python API a developer uses: mien.analyze -> Result, its groups, summary, save and read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mien
+from mien.schema import AU_CODES, EMOTIONS
+from mien.stages.face_crop import TEMPLATE_48, anchor_points, similarity_to_template
+
+
+def test_result_groups_summary_and_round_trip(face_video_result, tmp_path):
+    r = face_video_result
+    assert list(r.aus.columns) == list(AU_CODES)
+    assert list(r.emotions.columns) == [*EMOTIONS, "emotion"]
+    assert list(r.pose.columns)[:3] == ["pose_yaw", "pose_pitch", "pose_roll"]
+    summary = r.summary()
+    assert len(summary) == 1 and summary.frames.iloc[0] == r.df.face_score.notna().sum()
+    assert summary.happiness.iloc[0] == pytest.approx(r.df.happiness.mean(), rel=1e-5)
+    for suffix in ("parquet", "csv", "jsonl"):
+        back = mien.read(r.save(tmp_path / f"out.{suffix}"))
+        np.testing.assert_allclose(back.df.AU12, r.df.AU12, rtol=1e-5)
+        assert list(back.df.emotion) == list(r.df.emotion)
+
+
+def test_alignment_maps_the_template_onto_the_face():
+    """The crop's similarity transform sends template anchors exactly onto a similar face's anchors."""
+    angle, scale, shift = np.radians(20), 3.5, np.array([100.0, 40.0])
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    face = TEMPLATE_48 @ rotation.T + shift
+    a, nb, c, b, a2, f = similarity_to_template(face, TEMPLATE_48)
+    mapped = TEMPLATE_48 @ np.array([[a, nb], [b, a2]]).T + [c, f]
+    np.testing.assert_allclose(mapped, face, atol=1e-9)
+    landmarks = np.zeros((1, 478, 3))
+    landmarks[0, 468:473, :2] = face[0]
+    landmarks[0, 473:478, :2] = face[1]
+    landmarks[0, [61, 291], :2] = face[2] + [[-5, 0], [5, 0]]
+    np.testing.assert_allclose(anchor_points(landmarks)[0], face)
