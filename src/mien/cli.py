@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -82,9 +81,6 @@ def models() -> None:
 
 
 def main() -> None:
-    # MediaPipe's C++ logging writes INFO/WARNING lines to stderr on first use; keep errors only.
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.exit(app())
 
 
