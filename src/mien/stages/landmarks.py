@@ -65,6 +65,25 @@ def _faces_from_result(found, width: int, height: int) -> Faces:
                  transforms=transforms, boxes=boxes_from_landmarks(landmarks))  # fmt: skip
 
 
+def _enlarged(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """A square-ish cut-out enlarged (bicubic) to at least CROP_MIN_SIDE, and the zoom used."""
+    zoom = max(1.0, CROP_MIN_SIDE / image.shape[0])
+    if zoom > 1.0:
+        size = (round(image.shape[1] * zoom), round(image.shape[0] * zoom))
+        image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
+    return np.ascontiguousarray(image), zoom
+
+
+def _one_face_back(faces: Faces, index: int, zoom: float, left: float, top: float) -> Faces:
+    """Face ``index`` of an enlarged cut-out whose corner was at (left, top), in the source's pixels."""
+    keep = [index]
+    landmarks = faces.landmarks[keep] / zoom
+    landmarks[:, :, 0] += left
+    landmarks[:, :, 1] += top
+    return Faces(scores=faces.scores[keep], landmarks=landmarks, blendshapes=faces.blendshapes[keep],
+                 transforms=faces.transforms[keep], boxes=boxes_from_landmarks(landmarks))  # fmt: skip
+
+
 def _detector_from_bundle(task_path: str) -> bytes:
     with zipfile.ZipFile(task_path) as bundle:
         return bundle.read("face_detector.tflite")
@@ -224,35 +243,27 @@ class FaceLandmarker:
             if any(_iou(box[None], f.boxes).max() > 0.2 for f in known):
                 continue
             face = self._landmarks_in_region(image, box)
-            if face is not None:
-                face.scores[:] = score
             if face is not None and not any(_iou(face.boxes, f.boxes).max() > 0.3 for f in known):
+                face.scores[:] = score
                 known.append(face)
         return Faces.concatenate(known) if known else faces
 
     def _landmarks_in_region(self, image: np.ndarray, box: np.ndarray) -> Faces | None:
         """The face inside a detector box, fitted on an enlarged cut-out of twice the box's size."""
-        side = 2.0 * max(box[2], box[3])
-        centre_x, centre_y = box[0] + box[2] / 2, box[1] + box[3] / 2
-        left, top = int(round(centre_x - side / 2)), int(round(centre_y - side / 2))
-        size = int(round(side))
+        size = int(round(2.0 * max(box[2], box[3])))
+        left = int(round(box[0] + box[2] / 2 - size / 2))
+        top = int(round(box[1] + box[3] / 2 - size / 2))
         cut = np.full((size, size, 3), 128, np.uint8)
         src_top, src_left = max(top, 0), max(left, 0)
         src_bottom, src_right = min(top + size, image.shape[0]), min(left + size, image.shape[1])
         cut[src_top - top : src_bottom - top, src_left - left : src_right - left] = image[src_top:src_bottom, src_left:src_right]
-        zoom = max(1.0, CROP_MIN_SIDE / size)
-        if zoom > 1.0:
-            cut = np.asarray(Image.fromarray(cut).resize((round(size * zoom),) * 2, Image.Resampling.BICUBIC))
-        found = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(cut)))
+        cut, zoom = _enlarged(cut)
+        found = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=cut))
         faces = _faces_from_result(found, cut.shape[1], cut.shape[0])
         if len(faces) == 0:
             return None
         nearest = int(np.argmin(np.abs(faces.boxes[:, :2] + faces.boxes[:, 2:] / 2 - cut.shape[0] / 2).sum(axis=1)))
-        landmarks = faces.landmarks[[nearest]] / zoom
-        landmarks[:, :, 0] += left
-        landmarks[:, :, 1] += top
-        return Faces(scores=faces.scores[[nearest]], landmarks=landmarks, blendshapes=faces.blendshapes[[nearest]],
-                     transforms=faces.transforms[[nearest]], boxes=boxes_from_landmarks(landmarks))  # fmt: skip
+        return _one_face_back(faces, nearest, zoom, left, top)
 
     def fit_crop(self, frame: Frame) -> Faces:
         """Landmarks of an image that is already one tight face crop (dataset mode).
@@ -263,20 +274,11 @@ class FaceLandmarker:
         self.start(still=True)
         height, width = frame.image.shape[:2]
         pad = int(round(CROP_BORDER * max(height, width)))
-        framed = np.pad(frame.image, ((pad, pad), (pad, pad), (0, 0)), constant_values=128)
-        zoom = max(1.0, CROP_MIN_SIDE / framed.shape[0])
-        if zoom > 1.0:
-            size = (round(framed.shape[1] * zoom), round(framed.shape[0] * zoom))
-            framed = np.asarray(Image.fromarray(framed).resize(size, Image.Resampling.BICUBIC))
-        framed_frame = Frame(frame.source, frame.index, frame.timestamp, np.ascontiguousarray(framed))
-        faces = self(framed_frame, search_small_faces=False)
+        framed, zoom = _enlarged(np.pad(frame.image, ((pad, pad), (pad, pad), (0, 0)), constant_values=128))
+        faces = self(Frame(frame.source, frame.index, frame.timestamp, framed), search_small_faces=False)
         if len(faces) == 0:
             return faces
-        keep = [int(np.argmax(faces.boxes[:, 2] * faces.boxes[:, 3]))]
-        landmarks = faces.landmarks[keep] / zoom
-        landmarks[:, :, :2] -= pad
-        return Faces(scores=faces.scores[keep], landmarks=landmarks, blendshapes=faces.blendshapes[keep],
-                     transforms=faces.transforms[keep], boxes=boxes_from_landmarks(landmarks))  # fmt: skip
+        return _one_face_back(faces, int(np.argmax(faces.boxes[:, 2] * faces.boxes[:, 3])), zoom, -pad, -pad)
 
     def _detect(self, image: mp.Image, ms: int | None) -> None:
         with native_stderr_silenced(self._quiet_next):
