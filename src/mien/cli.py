@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -34,6 +35,7 @@ def analyze(
     max_frames: Annotated[Optional[int], typer.Option("--max-frames", help="Stop each video or stream after this many frames.")] = None,
     max_faces: Annotated[int, typer.Option("--max-faces", help="Most faces looked for per frame.")] = 8,
     faces_are_crops: Annotated[bool, typer.Option("--faces-are-crops", help="Dataset mode: each image is already one face crop.")] = False,
+    expression_model: Annotated[Optional[str], typer.Option("--expression-model", help="An expression model you trained (mien train expression).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
 ) -> None:
     """Analyse inputs into one table: a row per face per frame."""
@@ -47,7 +49,7 @@ def analyze(
         _say(f"mien: error: {error}")
         raise typer.Exit(2) from None
     options = Options(mesh=mesh, blendshapes=blendshapes, max_frames=max_frames, max_faces=max_faces,
-                      faces_are_crops=faces_are_crops)  # fmt: skip
+                      faces_are_crops=faces_are_crops, expression_model=expression_model)  # fmt: skip
 
     def show(outcome: Outcome) -> None:
         if outcome.stopped_at is not None:
@@ -59,7 +61,9 @@ def analyze(
             speed = outcome.frames / outcome.seconds if outcome.seconds else 0.0
             _say(f"{outcome.input}: {outcome.frames} frames, {outcome.rows} rows, {speed:.0f} frames/s")
 
-    with Analyzer(options) as analyzer:
+    with _clear_errors():
+        analyzer = Analyzer(options)
+    with analyzer:
         with Sink(output, analyzer.output_schema().remove_metadata(), fmt, analyzer.metadata()) as sink:
             report = analyzer.run(inputs, on_batch=sink.write, on_outcome=show)
     done = len(report.outcomes) - len(report.failed)
@@ -78,6 +82,78 @@ def models() -> None:
         state, where = status(spec.name)
         typer.echo(f"{spec.name}\n  file     {spec.filename}\n  status   {state} ({where})\n"
                    f"  licence  {spec.licence}\n  sha256   {spec.sha256}\n  about    {spec.description}")  # fmt: skip
+
+
+train_app = typer.Typer(no_args_is_help=True, help="Train mien's own models on your data (needs the train extra).")
+evaluate_app = typer.Typer(no_args_is_help=True, help="Score a model on labelled data.")
+app.add_typer(train_app, name="train")
+app.add_typer(evaluate_app, name="evaluate")
+
+DATA_HELP = ("A FER2013/FER+ .npz, a folder with one sub-folder per expression (optionally under "
+             "train/ val/ test/), or a CSV with columns path,label[,split].")  # fmt: skip
+
+
+@train_app.command("expression")
+def train_expression(
+    data: Annotated[str, typer.Option("--data", help=DATA_HELP)],
+    out: Annotated[Path, typer.Option("--out", help="Folder for checkpoints, history, report and expression.onnx; rerun to resume.")],
+    epochs: Annotated[int, typer.Option("--epochs")] = 28,
+    input_size: Annotated[int, typer.Option("--input-size", help="Side the 48-px crop is enlarged to inside the network.")] = 96,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
+    learning_rate: Annotated[float, typer.Option("--learning-rate")] = 1e-3,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    threads: Annotated[int, typer.Option("--threads", help="Torch threads (0: all cores).")] = 0,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Train on only the first N faces (a quick trial).")] = None,
+    stop_after: Annotated[Optional[int], typer.Option("--stop-after", help="End this run after N epochs in all; run again to go on.")] = None,
+) -> None:
+    """Fine-tune the expression model; select on the val split; calibrate; export ONNX."""
+    import logging
+
+    try:
+        from mien.train.expression import TrainConfig, train_expression as train
+    except ModuleNotFoundError as error:
+        _say(f"mien: error: training needs the train extra ({error.name} is missing): pip install 'mien[train]'")
+        raise typer.Exit(2) from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    config = TrainConfig(data=data, out=str(out), epochs=epochs, input_size=input_size, batch_size=batch_size,
+                         learning_rate=learning_rate, seed=seed, threads=threads, limit=limit,
+                         stop_after=stop_after)  # fmt: skip
+    with _clear_errors():
+        model = train(config)
+    if model is None:
+        _say(f"stopped after epoch {stop_after}; run the same command without --stop-after to go on")
+    else:
+        _say(f"wrote {model}; use it with: mien analyze ... --expression-model {model}")
+
+
+@evaluate_app.command("expression")
+def evaluate_expression(
+    data: Annotated[str, typer.Option("--data", help=DATA_HELP)],
+    model: Annotated[Optional[str], typer.Option("--model", help="An ONNX expression model (default: the shipped one).")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="train | val | test | all (default: test where the data names its splits, else all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+) -> None:
+    """Accuracy, mean per-class recall, confusion matrix and calibration error (ECE)."""
+    import json
+
+    from mien.train.evaluate import evaluate_expression as evaluate
+
+    with _clear_errors():
+        evaluation = evaluate(data, model=model, split=split)
+    typer.echo(json.dumps(evaluation.as_dict(), indent=2) if as_json else evaluation.report())
+
+
+@contextmanager
+def _clear_errors():
+    """Bad data, model or settings: one line naming the input and the reason, exit code 1."""
+    from mien.errors import InputError
+    from mien.models.registry import ModelNotFoundError
+
+    try:
+        yield
+    except (InputError, ModelNotFoundError, ValueError) as error:
+        _say(f"mien: error: {error}")
+        raise typer.Exit(1) from None
 
 
 def main() -> None:

