@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -40,3 +41,48 @@ def write_video(path: Path, images: list[np.ndarray], pts_seconds: list[float] |
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+# -- two people in one video, for identity tracking ------------------------------------------------
+
+FPS = 25
+
+
+@dataclass
+class Placement:
+    """Where each clip is pasted in every frame (x offset, None = not in the picture)."""
+
+    first: list[int | None]
+    second: list[int | None]
+
+
+def two_people_video(path: Path, first: list[np.ndarray], second: list[np.ndarray],
+                     placement: Placement, width: int) -> Path:  # fmt: skip
+    """Paste two real clips onto one grey canvas per ``placement``; the first is pasted on top.
+
+    Clips shorter than the video play forwards and backwards (no jump in the face's position)."""
+
+    def at(clip: list[np.ndarray], i: int) -> np.ndarray:
+        period = 2 * len(clip) - 2
+        k = i % period
+        return clip[k if k < len(clip) else period - k]
+
+    height = first[0].shape[0]
+    frames = []
+    for i, (x_first, x_second) in enumerate(zip(placement.first, placement.second)):
+        canvas = np.full((height, width, 3), 110, np.uint8)
+        for clip, x in ((second, x_second), (first, x_first)):  # the first ends up on top
+            if x is not None:
+                picture = at(clip, i)
+                canvas[:, x : x + picture.shape[1]] = picture[:, : width - x]
+        frames.append(canvas)
+    return write_video(path, frames)
+
+
+def who_is_where(box_centre_x: float, placement: Placement, frame: int, clip_width: int) -> str | None:
+    """'first', 'second' or None: whose pasted clip the face centre lies in (the first is on top)."""
+    for name, xs in (("first", placement.first), ("second", placement.second)):
+        x = xs[frame]
+        if x is not None and x <= box_centre_x < x + clip_width:
+            return name
+    return None

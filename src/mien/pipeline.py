@@ -29,6 +29,7 @@ from mien.stages.gaze import Gaze
 from mien.stages.landmarks import FaceLandmarker
 from mien.stages.pain import Pain
 from mien.stages.pose import HeadPose
+from mien.stages.tracking import FaceTracker
 from mien.version import __version__
 
 
@@ -106,6 +107,7 @@ class Analyzer:
         expression_file = _expression_model_file(self.options.expression_model)
         self.model_files = {"face_landmarker": landmarker_file, "expression": expression_file}
         self.landmarker = FaceLandmarker(str(landmarker_file.path), max_faces=self.options.max_faces)
+        self.tracker = FaceTracker()
         self.pose, self.gaze, self.eyes = HeadPose(), Gaze(), EyeClosure()
         self.action_units = ActionUnits()
         self.expression = ExpressionModel(str(expression_file.path))
@@ -115,7 +117,7 @@ class Analyzer:
 
     def perceive(self, frame: Frame) -> Faces:
         """All per-frame measurements of every face in one frame."""
-        faces = self.landmarker(frame)
+        faces = self.tracker(frame, self.landmarker(frame))
         if len(faces) == 0:
             return faces
         return self._measure(frame, faces)
@@ -147,6 +149,7 @@ class Analyzer:
         """Arrow batches of one input. Raises InputError / InputStopped after yielding what worked."""
         still = source.is_still
         self.landmarker.start(still=still)
+        self.tracker.reset(still=still)
         frames = read_frames(source, self.options.max_frames)
         if not still:
             frames = prefetch(frames)

@@ -78,8 +78,10 @@ class Result:
         return f"<mien.Result: {len(self)} rows, {faces} faces, {inputs} inputs, {len(self.failures)} failed>"
 
     def summary(self) -> pd.DataFrame:
-        """Per input and face: frames seen, and mean of every numeric measure."""
-        faces = self.df[self.df["face_score"].notna()]
+        """Per input and face: frames seen, and mean of every numeric measure.
+
+        Rows whose face has no identity yet (face_id -1: its first frames in a video) are left out."""
+        faces = self.df[self.df["face_score"].notna() & (self.df["face_id"] >= 0)]
         numeric = [c for c in self._group("pose", "gaze", "eyes", "aus", "emotions", "affect").columns
                    if c != "emotion"]  # fmt: skip
         grouped = faces.groupby(["input", "face_id"], sort=True)

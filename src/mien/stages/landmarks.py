@@ -18,6 +18,7 @@ from PIL import Image
 from mien.frame import Faces, Frame
 from mien.native_logging import native_stderr_silenced
 from mien.schema import BLENDSHAPES, N_MESH
+from mien.stages.boxes import box_iou, boxes_from_landmarks
 
 
 # Dataset mode: a mid-grey border (fraction of the crop's side) and the size the framed crop is
@@ -43,7 +44,7 @@ def _non_maximum_suppression(boxes: np.ndarray, scores: np.ndarray, overlap: flo
     """(box, score) pairs, best first, dropping boxes that overlap a better one."""
     kept: list[int] = []
     for i in np.argsort(-scores):
-        if not kept or _iou(boxes[[i]], boxes[kept]).max() <= overlap:
+        if not kept or box_iou(boxes[[i]], boxes[kept]).max() <= overlap:
             kept.append(int(i))
     return [(boxes[i], float(scores[i])) for i in kept]
 
@@ -87,26 +88,6 @@ def _one_face_back(faces: Faces, index: int, zoom: float, left: float, top: floa
 def _detector_from_bundle(task_path: str) -> bytes:
     with zipfile.ZipFile(task_path) as bundle:
         return bundle.read("face_detector.tflite")
-
-
-def boxes_from_landmarks(landmarks: np.ndarray) -> np.ndarray:
-    """(N, 478, 3) px -> (N, 4) x, y, w, h px: the landmarks' bounding box."""
-    if len(landmarks) == 0:
-        return np.zeros((0, 4), np.float32)
-    low = landmarks[:, :, :2].min(axis=1)
-    high = landmarks[:, :, :2].max(axis=1)
-    return np.concatenate([low, high - low], axis=1).astype(np.float32)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix between x,y,w,h boxes a (N,4) and b (M,4)."""
-    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
-    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    w = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, 0, None], b[None, :, 0]), 0, None)
-    h = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, 1, None], b[None, :, 1]), 0, None)
-    inter = w * h
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
-    return inter / np.maximum(union, 1e-6)
 
 
 class FaceLandmarker:
@@ -240,10 +221,10 @@ class FaceLandmarker:
         for box, score in _non_maximum_suppression(np.array(boxes, np.float32).reshape(-1, 4), np.array(scores)):
             if sum(len(f) for f in known) >= self.max_faces:
                 break
-            if any(_iou(box[None], f.boxes).max() > 0.2 for f in known):
+            if any(box_iou(box[None], f.boxes).max() > 0.2 for f in known):
                 continue
             face = self._landmarks_in_region(image, box)
-            if face is not None and not any(_iou(face.boxes, f.boxes).max() > 0.3 for f in known):
+            if face is not None and not any(box_iou(face.boxes, f.boxes).max() > 0.3 for f in known):
                 face.scores[:] = score
                 known.append(face)
         return Faces.concatenate(known) if known else faces
@@ -293,6 +274,6 @@ class FaceLandmarker:
         """Each face's score: that of the latest detection overlapping it most, 0 if none does."""
         if len(self._last_scores) == 0:
             return np.zeros(len(boxes), np.float32)
-        overlap = _iou(boxes, self._last_detections)
+        overlap = box_iou(boxes, self._last_detections)
         best = overlap.argmax(axis=1)
         return np.where(overlap.max(axis=1) > 0.2, self._last_scores[best], 0.0).astype(np.float32)
