@@ -35,6 +35,8 @@ def analyze(
     max_frames: Annotated[Optional[int], typer.Option("--max-frames", help="Stop each video or stream after this many frames.")] = None,
     max_faces: Annotated[int, typer.Option("--max-faces", help="Most faces looked for per frame.")] = 8,
     faces_are_crops: Annotated[bool, typer.Option("--faces-are-crops", help="Dataset mode: each image is already one face crop.")] = False,
+    events: Annotated[Optional[Path], typer.Option("--events", help="Also write behaviour events (blinks, episodes...) to this file (.csv, .parquet, .jsonl).")] = None,
+    smooth: Annotated[Optional[bool], typer.Option("--smooth/--no-smooth", help="One Euro smoothing over time per person (default: on for video, off for stills).")] = None,
     expression_model: Annotated[Optional[str], typer.Option("--expression-model", help="An expression model you trained (mien train expression).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
 ) -> None:
@@ -49,7 +51,7 @@ def analyze(
         _say(f"mien: error: {error}")
         raise typer.Exit(2) from None
     options = Options(mesh=mesh, blendshapes=blendshapes, max_frames=max_frames, max_faces=max_faces,
-                      faces_are_crops=faces_are_crops, expression_model=expression_model)  # fmt: skip
+                      faces_are_crops=faces_are_crops, smooth=smooth, expression_model=expression_model)  # fmt: skip
 
     def show(outcome: Outcome) -> None:
         if outcome.stopped_at is not None:
@@ -63,12 +65,20 @@ def analyze(
 
     with _clear_errors():
         analyzer = Analyzer(options)
+    found: list = []
     with analyzer:
         with Sink(output, analyzer.output_schema().remove_metadata(), fmt, analyzer.metadata()) as sink:
-            report = analyzer.run(inputs, on_batch=sink.write, on_outcome=show)
+            report = analyzer.run(inputs, on_batch=sink.write, on_outcome=show, on_events=found.extend)
     done = len(report.outcomes) - len(report.failed)
     if not quiet:
         _say(f"wrote {output} ({sink.rows} rows, {done} of {len(report.outcomes)} inputs analysed)")
+    if events is not None:
+        from mien.events.replay import events_table
+        from mien.io.sinks import write_table
+
+        write_table(events_table(found), events, analyzer.metadata())
+        if not quiet:
+            _say(f"wrote {events} ({len(found)} events)")
     if report.failed:
         raise typer.Exit(1)
 
@@ -82,6 +92,38 @@ def models() -> None:
         state, where = status(spec.name)
         typer.echo(f"{spec.name}\n  file     {spec.filename}\n  status   {state} ({where})\n"
                    f"  licence  {spec.licence}\n  sha256   {spec.sha256}\n  about    {spec.description}")  # fmt: skip
+
+
+@app.command()
+def summarize(
+    results: Annotated[Path, typer.Argument(help="A results file written by mien analyze (.parquet, .csv, .jsonl).")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the summary here (.csv, .parquet, .jsonl) instead of printing it.")] = None,
+    per: Annotated[str, typer.Option("--per", help="person (input and face_id) or input.")] = "person",
+    events: Annotated[Optional[Path], typer.Option("--events", help="Also write the events found in the results to this file.")] = None,
+) -> None:
+    """Per-person (or per-input) summary of a results file: AUs, expressions, blinks, head, gaze, pain."""
+    import pandas as pd
+
+    from mien.io.sinks import write_table
+    from mien.result import read
+
+    if not results.is_file():
+        _say(f"mien: error: {results}: no such file")
+        raise typer.Exit(1)
+    with _clear_errors():
+        try:
+            result = read(results)
+        except (OSError, pd.errors.ParserError, KeyError) as error:
+            raise ValueError(f"{results}: not a mien results file ({error})") from None
+        summary = result.summary(per=per)
+    if events is not None:
+        write_table(result.events(), events)
+    if output is None:
+        with pd.option_context("display.max_columns", 12, "display.width", 120):
+            typer.echo(summary.to_string(index=False, max_cols=12))
+    else:
+        write_table(summary, output)
+        _say(f"wrote {output} ({len(summary)} rows)")
 
 
 train_app = typer.Typer(no_args_is_help=True, help="Train mien's own models on your data (needs the train extra).")

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from mien.errors import InputError, InputStopped
+from mien.events.detectors import Event, EventDetector
 from mien.frame import Faces, Frame
 from mien.io.prefetch import prefetch
 from mien.io.sources import Input, expand, read_frames
@@ -29,6 +30,7 @@ from mien.stages.gaze import Gaze
 from mien.stages.landmarks import FaceLandmarker
 from mien.stages.pain import Pain
 from mien.stages.pose import HeadPose
+from mien.stages.smoothing import Smoother
 from mien.stages.tracking import FaceTracker
 from mien.version import __version__
 
@@ -41,6 +43,8 @@ class Options:
     max_faces: most faces looked for per frame.
     max_frames: stop each video or stream after this many frames (None: all).
     faces_are_crops: every image is already one face crop (dataset mode).
+    smooth: One Euro smoothing of each person's landmarks, pose, gaze, AUs and expressions over
+        time; None: on for video and streams, off for still images.
     """
 
     mesh: bool = False
@@ -48,6 +52,7 @@ class Options:
     max_faces: int = 8
     max_frames: int | None = None
     faces_are_crops: bool = False
+    smooth: bool | None = None
     landmarker_model: str | None = None
     expression_model: str | None = None
 
@@ -108,6 +113,9 @@ class Analyzer:
         self.model_files = {"face_landmarker": landmarker_file, "expression": expression_file}
         self.landmarker = FaceLandmarker(str(landmarker_file.path), max_faces=self.options.max_faces)
         self.tracker = FaceTracker()
+        self.smoother, self.smoothing = Smoother(), False
+        self.event_detector = EventDetector()
+        self.on_events: Callable[[list[Event]], None] | None = None
         self.pose, self.gaze, self.eyes = HeadPose(), Gaze(), EyeClosure()
         self.action_units = ActionUnits()
         self.expression = ExpressionModel(str(expression_file.path))
@@ -128,6 +136,8 @@ class Analyzer:
         self.eyes(faces)
         self.action_units(faces)
         self.expression(frame, faces)
+        if self.smoothing:
+            self.smoother(frame, faces)
         self.affect(faces)
         self.pain(faces)
         return faces
@@ -150,14 +160,23 @@ class Analyzer:
         still = source.is_still
         self.landmarker.start(still=still)
         self.tracker.reset(still=still)
+        self.smoother.reset()
+        self.smoothing = (not still) if self.options.smooth is None else self.options.smooth
         frames = read_frames(source, self.options.max_frames)
         if not still:
             frames = prefetch(frames)
         perceive = self.perceive_crop if self.options.faces_are_crops else self.perceive
         rows = RowBuilder(mesh=self.options.mesh, blendshapes=self.options.blendshapes)
+        events = None if still else self.event_detector  # a single picture has no time course
+        if events is not None:
+            events.reset(source.locator)
         try:
             for frame in frames:
-                rows.add(frame, perceive(frame))
+                faces = perceive(frame)
+                rows.add(frame, faces)
+                if events is not None and len(faces):
+                    self._emit(events.update(frame.timestamp, faces.face_ids, faces.aus, faces.emotions,
+                                             faces.eye_closure, faces.pspi))  # fmt: skip
                 if len(rows) >= BATCH_ROWS:
                     yield rows.flush()
         except InputStopped:
@@ -165,13 +184,25 @@ class Analyzer:
             if rest is not None:
                 yield rest
             raise
+        finally:
+            if events is not None:
+                self._emit(events.finish())
         rest = rows.flush()
         if rest is not None:
             yield rest
 
+    def _emit(self, events: list[Event]) -> None:
+        if events and self.on_events is not None:
+            self.on_events(events)
+
     def run(self, specs: Iterable[str], on_batch: Callable[[pa.RecordBatch], None],
-            on_outcome: Callable[[Outcome], None] | None = None) -> Report:  # fmt: skip
-        """Analyse every input; a failing input never stops the others."""
+            on_outcome: Callable[[Outcome], None] | None = None,
+            on_events: Callable[[list[Event]], None] | None = None) -> Report:  # fmt: skip
+        """Analyse every input; a failing input never stops the others.
+
+        on_batch gets the rows as Arrow batches; on_events gets behaviour events (blinks,
+        episodes...) of videos and streams as soon as each is over; on_outcome each input's fate."""
+        self.on_events = on_events
         inputs, bad_specs = expand(list(specs))
         report = Report()
 

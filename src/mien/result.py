@@ -10,7 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mien import schema
+from mien.events.replay import events_from_rows
 from mien.io.sinks import Sink, format_for
+from mien.summary import summarize
 
 
 class Result:
@@ -20,10 +22,12 @@ class Result:
     ``failures`` lists the inputs that could not be analysed (input, reason).
     """
 
-    def __init__(self, table: pa.Table, failures: list[tuple[str, str]] | None = None):
+    def __init__(self, table: pa.Table, failures: list[tuple[str, str]] | None = None,
+                 events: pd.DataFrame | None = None):  # fmt: skip
         self.table = table
         self.failures = failures or []
         self._df: pd.DataFrame | None = None
+        self._events = events
 
     @property
     def df(self) -> pd.DataFrame:
@@ -77,17 +81,19 @@ class Result:
         inputs = self.df["input"].nunique() if len(self) else 0
         return f"<mien.Result: {len(self)} rows, {faces} faces, {inputs} inputs, {len(self.failures)} failed>"
 
-    def summary(self) -> pd.DataFrame:
-        """Per input and face: frames seen, and mean of every numeric measure.
+    def events(self) -> pd.DataFrame:
+        """Behaviour events, one row each: blinks, expression and AU episodes, micro-expressions,
+        pain episodes, compound expressions (docs/events.md). Columns: input, face_id, kind, label,
+        onset, apex, offset, duration (seconds), peak, mean, detail."""
+        if self._events is None:
+            self._events = events_from_rows(self.df)
+        return self._events
 
-        Rows whose face has no identity yet (face_id -1: its first frames in a video) are left out."""
-        faces = self.df[self.df["face_score"].notna() & (self.df["face_id"] >= 0)]
-        numeric = [c for c in self._group("pose", "gaze", "eyes", "aus", "emotions", "affect").columns
-                   if c != "emotion"]  # fmt: skip
-        grouped = faces.groupby(["input", "face_id"], sort=True)
-        out = grouped[numeric].mean()
-        out.insert(0, "frames", grouped.size())
-        return out.reset_index()
+    def summary(self, per: str = "person") -> pd.DataFrame:
+        """One row per person (input, face_id), or per input with ``per="input"``: time visible,
+        mean, peak and rate of every AU and expression, expressivity, blink rate, head movement,
+        gaze dispersion, PSPI (see mien.summary)."""
+        return summarize(self.df, self.events(), per=per)
 
     def save(self, path: str | os.PathLike, format: str | None = None) -> Path:
         """Write to Parquet, CSV, JSON lines or OpenFace CSV (by extension, or ``format``)."""

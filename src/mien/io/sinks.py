@@ -10,6 +10,7 @@ import json
 import os
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -75,3 +76,15 @@ class Sink:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def write_table(frame: pd.DataFrame, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
+    """A small table (events, summaries) to Parquet, CSV or JSON lines by the path's extension."""
+    fmt = format_for(path)
+    if fmt == "openface":
+        raise ValueError(f"{path}: the OpenFace format is for per-frame rows only")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with Sink(path, table.schema, fmt, metadata) as sink:
+        for batch in table.to_batches():
+            sink.write(batch)
+    return Path(path)
