@@ -110,3 +110,24 @@ def test_summarize_and_events_from_the_command_line(blinking, tmp_path):
     assert pd.read_csv(summary).blinks.iloc[0] == len(BLINKS_AT)
     bad = runner.invoke(app, ["summarize", str(tmp_path / "missing.parquet")])
     assert bad.exit_code == 1 and "no such file" in bad.output
+    calibrated = runner.invoke(app, ["summarize", str(results), "--baseline", "auto", "-o", str(summary)])
+    assert calibrated.exit_code == 0 and pd.read_csv(summary).AU12_mean.iloc[0] >= 0
+    wrong = runner.invoke(app, ["summarize", str(results), "--baseline", "soon"])
+    assert wrong.exit_code == 1 and "START-END" in wrong.output and "Traceback" not in wrong.output
+
+
+def test_baseline_removes_each_persons_resting_level(face_video_result):
+    result = face_video_result
+    corrected = result.baselined().df
+    person = corrected[corrected.face_id >= 0]
+    raw = result.df.loc[person.index]
+    # The least expressive fifth of the frames now sits at (nearly) zero...
+    quiet = raw[["AU04", "AU12", "AU25"]].mean(axis=1) <= raw[["AU04", "AU12", "AU25"]].mean(axis=1).quantile(0.1)
+    assert person.loc[quiet, ["AU04", "AU12", "AU25"]].median().max() < 0.5
+    # ...while the laughing end keeps its smile, and nothing goes negative.
+    assert person[person.timestamp > 16].AU12.mean() > 2.0
+    assert (person[["AU01", "AU04", "AU12"]] >= 0).all().all()
+    # A window baseline: the first two seconds are this person's zero.
+    windowed = result.baselined(window=(0, 2)).df
+    first = windowed[(windowed.face_id >= 0) & (windowed.timestamp <= 2)]
+    assert first.AU12.median() == pytest.approx(0, abs=0.05)

@@ -100,6 +100,7 @@ def summarize(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the summary here (.csv, .parquet, .jsonl) instead of printing it.")] = None,
     per: Annotated[str, typer.Option("--per", help="person (input and face_id) or input.")] = "person",
     events: Annotated[Optional[Path], typer.Option("--events", help="Also write the events found in the results to this file.")] = None,
+    baseline: Annotated[Optional[str], typer.Option("--baseline", help="Measure AUs from each person's neutral baseline: 'auto' (their least expressive frames) or START-END in seconds.")] = None,
 ) -> None:
     """Per-person (or per-input) summary of a results file: AUs, expressions, blinks, head, gaze, pain."""
     import pandas as pd
@@ -115,6 +116,8 @@ def summarize(
             result = read(results)
         except (OSError, pd.errors.ParserError, KeyError) as error:
             raise ValueError(f"{results}: not a mien results file ({error})") from None
+        if baseline is not None:
+            result = result.baselined(_baseline_window(baseline))
         summary = result.summary(per=per)
     if events is not None:
         write_table(result.events(), events)
@@ -124,6 +127,16 @@ def summarize(
     else:
         write_table(summary, output)
         _say(f"wrote {output} ({len(summary)} rows)")
+
+
+def _baseline_window(text: str) -> tuple[float, float] | None:
+    if text == "auto":
+        return None
+    try:
+        start, end = (float(part) for part in text.split("-"))
+    except ValueError:
+        raise ValueError(f"--baseline {text!r}: expected 'auto' or START-END in seconds, e.g. 0-30") from None
+    return start, end
 
 
 train_app = typer.Typer(no_args_is_help=True, help="Train mien's own models on your data (needs the train extra).")

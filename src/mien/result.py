@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mien import schema
+from mien.baseline import baseline_corrected
 from mien.events.replay import events_from_rows
 from mien.io.sinks import Sink, format_for
 from mien.summary import summarize
@@ -88,6 +89,14 @@ class Result:
         if self._events is None:
             self._events = events_from_rows(self.df)
         return self._events
+
+    def baselined(self, window: tuple[float, float] | None = None) -> Result:
+        """The same results with every person's AU intensities measured from their own neutral
+        baseline: their least expressive frames, or the frames in ``window`` (start, end seconds).
+        See mien.baseline."""
+        corrected = baseline_corrected(self.df, window)
+        table = pa.Table.from_pandas(corrected, schema=self.table.schema, preserve_index=False)
+        return Result(table, self.failures)
 
     def summary(self, per: str = "person") -> pd.DataFrame:
         """One row per person (input, face_id), or per input with ``per="input"``: time visible,

@@ -67,8 +67,9 @@ def _identity() -> list[Column]:
         Column("frame", "int64", "", "Frame index within the input, 0-based (images: 0).", g),
         Column("timestamp", "float64", "s", "Presentation time of the frame from the container's "
                "timestamps, relative to the stream start (correct for variable frame rate).", g),
-        Column("face_id", "int32", "", "Identity of the face within the input; -1 until tracking "
-               "assigns one; also -1 on rows of frames where no face was found.", g),
+        Column("face_id", "int32", "", "Identity of the person within the input (0, 1, ...), kept "
+               "through gaps and crossings (docs/events.md); -1 during a new face's first 5 video "
+               "frames, before its identity is confirmed, and on rows of frames without a face.", g),
         Column("face_score", "float32", "0-1", "Confidence that this is a face (empty: no face found "
                "in this frame; the row is kept so no frame is silently dropped).", g),
     ]  # fmt: skip
