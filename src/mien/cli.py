@@ -129,6 +129,65 @@ def summarize(
         _say(f"wrote {output} ({len(summary)} rows)")
 
 
+@app.command()
+def batch(
+    inputs: Annotated[list[str], typer.Argument(help="Video or image files, folders, globs, or a manifest CSV (a 'path' column plus metadata columns).")],
+    out: Annotated[Path, typer.Option("--out", help="Results folder: one Parquet file per input, events, catalog.sqlite.")],
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Worker processes (default: one per core).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="local (worker processes) or ray.")] = "local",
+    address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster: auto, or ray://host:port (default: a local Ray).")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Analyse again the inputs that failed before.")] = False,
+    allow_mixed_settings: Annotated[bool, typer.Option("--allow-mixed-settings", help="Add results made with other settings to this folder.")] = False,
+    max_faces: Annotated[int, typer.Option("--max-faces")] = 8,
+    max_frames: Annotated[Optional[int], typer.Option("--max-frames")] = None,
+    smooth: Annotated[Optional[bool], typer.Option("--smooth/--no-smooth")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Progress as JSON lines on stdout, for logs.")] = False,
+) -> None:
+    """Analyse a whole study: resumable (rerun to finish), one file per input, on every core or on Ray."""
+    from mien.batch.progress import ProgressPrinter
+    from mien.batch.run import run_batch
+    from mien.pipeline import Options
+
+    printer = ProgressPrinter("json" if as_json else "quiet" if quiet else "human")
+    options = Options(max_faces=max_faces, max_frames=max_frames, smooth=smooth)
+    with _clear_errors():
+        report = run_batch(inputs, out, options, workers=workers, backend=backend, address=address,
+                           retry_failed=retry_failed, allow_mixed_settings=allow_mixed_settings, progress=printer)  # fmt: skip
+    if not quiet and not as_json:
+        _say(f"{report.done} analysed, {report.skipped} done before, {len(report.failed)} failed; "
+             f"results in {out} (mien query {out} \"SELECT ...\")")  # fmt: skip
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def query(
+    results: Annotated[Path, typer.Argument(help="A results folder written by mien batch.")],
+    sql: Annotated[str, typer.Argument(help="SQL over the views frames, events and inputs, e.g. \"SELECT participant, avg(AU12) FROM frames GROUP BY 1\".")],
+    format: Annotated[str, typer.Option("--format", help="table | csv | json")] = "table",
+) -> None:
+    """Run SQL (DuckDB) over every output of a batch at once."""
+    from mien.batch.query import query as run_query
+
+    if format not in ("table", "csv", "json"):
+        _say(f"mien: error: --format {format!r}: choose table, csv or json")
+        raise typer.Exit(2)
+    with _clear_errors():
+        try:
+            answer = run_query(results, sql)
+        except FileNotFoundError as error:
+            raise ValueError(str(error)) from None
+        except ModuleNotFoundError:
+            raise ValueError("mien query needs DuckDB: pip install duckdb") from None
+    if format == "csv":
+        typer.echo(answer.to_csv(index=False), nl=False)
+    elif format == "json":
+        typer.echo(answer.to_json(orient="records", lines=True, date_format="iso"), nl=False)
+    else:
+        typer.echo(answer.to_string(index=False))
+
+
 def _baseline_window(text: str) -> tuple[float, float] | None:
     if text == "auto":
         return None
