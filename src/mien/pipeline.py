@@ -147,8 +147,10 @@ class Analyzer:
         landmarker cannot fit the crop; the expression is then read from the whole crop."""
         faces = self.landmarker.fit_crop(frame)
         if len(faces) and np.isfinite(faces.landmarks).all():
+            faces.face_ids = np.zeros(1, np.int32)  # the crop's one face
             return self._measure(frame, faces)
         faces = Faces.unmeasured(frame.image.shape)
+        faces.face_ids = np.zeros(1, np.int32)
         faces.emotions = self.expression.probabilities_of_crops(whole_image_crop(frame.image))
         self.affect(faces)
         return faces

@@ -2,7 +2,7 @@
 
 The file takes ``crops`` (N, 1, 48, 48) float grey 0-255 — `face_crop.crop_faces` output as is —
 and gives ``expressions`` (N, 8, schema.EMOTIONS order) and ``fer2013`` (N, 7) probabilities, with
-the fitted temperatures applied. Class names and training facts are stored as ONNX metadata.
+the prior correction and the fitted temperatures applied. Class names and training facts are stored as ONNX metadata.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from mien.train.network import Calibrated, ExpressionNet
 OPSET = 17
 
 
-def export_onnx(net: ExpressionNet, temperature: float, fer2013_temperature: float, path: Path,
-                metadata: dict[str, str]) -> Path:  # fmt: skip
-    model = Calibrated(net, temperature, fer2013_temperature).eval()
+def export_onnx(net: ExpressionNet, bias: np.ndarray, temperature: float, fer2013_temperature: float,
+                path: Path, metadata: dict[str, str]) -> Path:  # fmt: skip
+    model = Calibrated(net, bias, temperature, fer2013_temperature).eval()
     example = torch.from_numpy(np.random.default_rng(0).uniform(0, 255, (4, 1, 48, 48)).astype(np.float32))
     partial = path.with_suffix(".part.onnx")
     with warnings.catch_warnings():

@@ -93,14 +93,16 @@ class ExpressionNet(nn.Module):
 
 
 class Calibrated(nn.Module):
-    """What ships: the network in inference mode, logits divided by the fitted temperatures, softmax."""
+    """What ships: the network in inference mode; the expression logits corrected for the training
+    set's class frequencies (``bias``), both heads' logits divided by their fitted temperatures, softmax."""
 
-    def __init__(self, net: ExpressionNet, temperature: float, fer2013_temperature: float):
+    def __init__(self, net: ExpressionNet, bias, temperature: float, fer2013_temperature: float):
         super().__init__()
         self.net = net
+        self.register_buffer("bias", torch.as_tensor(bias, dtype=torch.float32))
         self.register_buffer("temperatures", torch.tensor([temperature, fer2013_temperature]))
 
     def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         expressions, fer2013 = self.net(crops)
-        return (torch.softmax(expressions / self.temperatures[0], dim=1),
+        return (torch.softmax((expressions + self.bias) / self.temperatures[0], dim=1),
                 torch.softmax(fer2013 / self.temperatures[1], dim=1))  # fmt: skip
