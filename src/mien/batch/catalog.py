@@ -47,8 +47,9 @@ class Catalog:
                 self.db.execute("INSERT INTO meta VALUES ('settings_hash', ?), ('settings', ?)",
                                 (settings_key, json.dumps(settings, sort_keys=True)))  # fmt: skip
         elif row[0] != settings_key and not allow_mixed:
-            earlier = json.loads(self.db.execute("SELECT value FROM meta WHERE name = 'settings'").fetchone()[0])
-            changed = sorted(k for k in set(earlier) | set(settings) if earlier.get(k) != settings.get(k))
+            earlier = _flat(json.loads(self.db.execute("SELECT value FROM meta WHERE name = 'settings'").fetchone()[0]))
+            now = _flat(settings)
+            changed = sorted(k for k in set(earlier) | set(now) if earlier.get(k) != now.get(k))
             raise SettingsMismatch(f"{self.folder} holds results made with other settings ({', '.join(changed)}); "
                                    "use another --out, or --allow-mixed-settings to keep both")  # fmt: skip
 
@@ -101,6 +102,17 @@ def read_catalog(folder: Path) -> pd.DataFrame:
         return catalog.table()
     finally:
         catalog.close()
+
+
+def _flat(settings: dict, prefix: str = "") -> dict:
+    """{"options": {"max_faces": 8}} -> {"max_faces": 8}: nested settings by their own names."""
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}." if key != "options" else prefix))
+        else:
+            flat[prefix + key] = value
+    return flat
 
 
 def _now() -> str:
