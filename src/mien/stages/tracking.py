@@ -19,9 +19,9 @@ Appearance is the face cut by the expression crop (eyes and mouth on fixed place
 and it tells people apart by face shape, skin, hair line and glasses. It is not face recognition:
 it keeps identities within one input; ids are not comparable between inputs.
 
-Thresholds, measured on the sample media (tools-free: tests/test_tracking.py composes them): one
-person's frames over 20 s of crying and laughing lie within 0.29 of their running look; different
-people lie 0.45-1.37 apart (median 1.0).
+Thresholds, measured on the sample media: one person's frames over 20 s of crying and laughing lie
+within 0.21 of their mean look; different people lie 0.37-1.45 apart (median 1.0; the closest
+pairs are the small faces of a group photo).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from mien.stages.face_crop import crop_faces
 MAX_GAP_S = 1.0  # a person unseen for longer is matched by appearance only
 THUMB = 16  # side of the appearance thumbnail
 APPEARANCE_MEMORY = 0.9  # weight of the old appearance in the running mean
-SAME_PERSON = 0.4  # appearance distance below which a returning face is the same person
+SAME_PERSON = 0.3  # appearance distance below which a returning face is the same person
 CLEARLY_OTHER = 0.7  # appearance distance above which a nearby face is not the same person
 GALLERY_SIZE = 64  # people remembered per input for re-identification
 CONFIRM_FRAMES = 5  # frames a new face must be followed before it gets an identity (video)
