@@ -18,7 +18,7 @@ def test_result_groups_summary_and_round_trip(face_video_result, tmp_path):
     summary = r.summary()
     identified = r.df[r.df.face_id >= 0]  # the first frames wait for the identity to be confirmed
     assert len(summary) == 1 and summary.frames.iloc[0] == len(identified) > 0.98 * r.df.face_score.notna().sum()
-    assert summary.happiness.iloc[0] == pytest.approx(identified.happiness.mean(), rel=1e-5)
+    assert summary.happiness_mean.iloc[0] == pytest.approx(identified.happiness.mean(), rel=1e-5)
     for suffix in ("parquet", "csv", "jsonl"):
         back = mien.read(r.save(tmp_path / f"out.{suffix}"))
         np.testing.assert_allclose(back.df.AU12, r.df.AU12, rtol=1e-5)

@@ -9,7 +9,6 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +18,7 @@ from mien.events.detectors import Event, EventDetector
 from mien.frame import Faces, Frame
 from mien.io.prefetch import prefetch
 from mien.io.sources import Input, expand, read_frames
-from mien.models.registry import Resolved, resolve, sha256_of
+from mien.models.registry import resolve, resolve_trainable
 from mien.rows import RowBuilder
 from mien.stages.affect import Affect
 from mien.stages.aus import ActionUnits
@@ -85,16 +84,6 @@ class Report:
 BATCH_ROWS = 512  # rows per Arrow batch / Parquet row group: small enough to keep memory flat
 
 
-def _expression_model_file(path: str | None) -> Resolved:
-    """The shipped expression model, or one the user trained (`mien train expression`): any file
-    with the expression model's inputs and classes, so its hash cannot be pinned."""
-    if path is None:
-        return resolve("expression")
-    if not Path(path).is_file():
-        raise InputError(path, "expression model: no such file")
-    return Resolved(Path(path), "explicit (user model)", sha256_of(Path(path)))
-
-
 class Analyzer:
     """Loads the models once and analyses inputs one after another.
 
@@ -109,7 +98,7 @@ class Analyzer:
                 raise TypeError(f"unknown option {key!r}")
             setattr(self.options, key, value)
         landmarker_file = resolve("face_landmarker", self.options.landmarker_model)
-        expression_file = _expression_model_file(self.options.expression_model)
+        expression_file = resolve_trainable("expression", self.options.expression_model)
         self.model_files = {"face_landmarker": landmarker_file, "expression": expression_file}
         self.landmarker = FaceLandmarker(str(landmarker_file.path), max_faces=self.options.max_faces)
         self.tracker = FaceTracker()

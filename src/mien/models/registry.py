@@ -65,7 +65,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(
             name="expression",
             filename="mien_expression_v1.onnx",
-            sha256="TO-BE-FILLED",
+            sha256="b5e3110ac4d101d97563cc92c30b01f6eb38e649d4835c5fa1d200e078e57a09",
             licence="Apache-2.0 (mien); trained on FER2013 images with FER+ labels (MIT), see the model card",
             description="mien's expression model: MobileNetV2 fine-tuned on FER+ votes, 8 expressions "
             "+ FER2013's 7 labels, calibrated; docs/models/expression.md",
@@ -161,6 +161,16 @@ def resolve(
         if found:
             return found
     raise ModelNotFoundError(f"model {name} ({spec.filename}) not found; tried: {'; '.join(tried)}")
+
+
+def resolve_trainable(model: str, path: str | os.PathLike | None = None) -> Resolved:
+    """A model users may train themselves (`mien train`): the shipped one, or any file they name,
+    whose hash cannot be pinned and is recorded instead."""
+    if path is None:
+        return resolve(model)
+    if not Path(path).is_file():
+        raise ModelNotFoundError(f"model {model}: {path}: no such file")
+    return Resolved(Path(path), "explicit (user model)", sha256_of(Path(path)))
 
 
 def _shipped_path(location: str) -> Path | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mien.models.registry import resolve
+from mien.models.registry import resolve_trainable
 from mien.schema import EMOTIONS, FER2013_EMOTIONS
 from mien.stages.expression import ExpressionModel
 from mien.train.align import aligned_crops
@@ -59,7 +59,7 @@ def evaluate_expression(data: str, model: str | None = None, split: str | None =
     if split not in (*SPLITS, "all"):
         raise ValueError(f"split {split!r} is not one of {', '.join(SPLITS)}, all")
     chosen = np.ones(len(faces), bool) if split == "all" else faces.split == SPLITS.index(split)
-    model_file = resolve("expression", model)
+    model_file = resolve_trainable("expression", model)
     crops, fitted = aligned_crops(faces, workers=workers)
     expressions, fer2013 = _predict(ExpressionModel(str(model_file.path)), crops[chosen])
     return Evaluation(

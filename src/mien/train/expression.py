@@ -164,12 +164,14 @@ def _finish(net, faces, crops_t, val_rows, prior: np.ndarray, config: TrainConfi
 # How strongly to remove the training set's class frequencies from the logits (Menon et al., "Long-tail
 # learning via logit adjustment", ICLR 2021): 0 keeps them, 1 treats every expression as equally likely.
 PRIOR_STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+MIN_MEAN_RECALL = 0.70  # wanted on the validation split: rare expressions must be found too
 
 
 def _prior_correction(logits: np.ndarray, mirrored: np.ndarray, labels: np.ndarray, prior: np.ndarray):
-    """The strength whose corrected logits score best on the validation split by the mean of accuracy
-    and mean per-class recall (FER+ has 40x fewer contempt than neutral faces: without it the rare
-    classes are almost never chosen). Returns (strength, bias to add to the logits, scores by strength)."""
+    """The weakest correction whose validation mean per-class recall reaches MIN_MEAN_RECALL (so
+    accuracy gives up as little as possible), or the one with the best recall if none does. FER+ has
+    40x fewer contempt than neutral faces: uncorrected, the rare classes are almost never chosen.
+    Returns (strength, bias to add to the logits, validation scores by strength)."""
     by_strength = {}
     log_prior = np.log(np.maximum(prior, 1e-12))
 
@@ -180,7 +182,9 @@ def _prior_correction(logits: np.ndarray, mirrored: np.ndarray, labels: np.ndarr
         bias = bias_of(strength)
         scores = score((softmax(logits + bias) + softmax(mirrored + bias)) / 2, labels, EMOTIONS)
         by_strength[strength] = {"accuracy": scores.accuracy, "mean_recall": scores.mean_recall}
-    chosen = max(PRIOR_STRENGTHS, key=lambda k: by_strength[k]["accuracy"] + by_strength[k]["mean_recall"])
+    recall = {k: np.nan_to_num(v["mean_recall"]) for k, v in by_strength.items()}
+    enough = [k for k in PRIOR_STRENGTHS if recall[k] >= MIN_MEAN_RECALL]
+    chosen = min(enough) if enough else max(PRIOR_STRENGTHS, key=recall.get)
     return chosen, bias_of(chosen), by_strength
 
 
