@@ -25,10 +25,14 @@ from mien.train.datasets import FaceSet
 
 log = logging.getLogger("mien.train")
 CHUNK = 256
+POOL_FROM = 2000  # faces: below this, starting worker processes costs more than it saves
 
 
 def aligned_crops(faces: FaceSet, workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 48, 48) uint8 grey crops and (N,) bool: landmarks fitted (else whole image)."""
+    """(N, 48, 48) uint8 grey crops and (N,) bool: landmarks fitted (else whole image).
+
+    Large sets are cut by ``workers`` processes (spawned: a script calling this must guard its
+    entry point with ``if __name__ == "__main__":``, as always with multiprocessing)."""
     key = _cache_key(faces)
     cached = cache_dir() / "aligned" / f"{key}.npz"
     if cached.is_file():
@@ -38,7 +42,7 @@ def aligned_crops(faces: FaceSet, workers: int = 2) -> tuple[np.ndarray, np.ndar
     started = time.monotonic()
     chunks = [faces.images[i : i + CHUNK] for i in range(0, len(faces), CHUNK)]
     crops, fitted = [], []
-    if workers > 1:
+    if workers > 1 and len(faces) >= POOL_FROM:
         with multiprocessing.get_context("spawn").Pool(workers, initializer=_start_worker) as pool:
             for done, (c, f) in enumerate(pool.imap(_align_chunk, chunks), start=1):
                 crops.append(c), fitted.append(f)
