@@ -113,6 +113,10 @@ def test_summarize_and_events_from_the_command_line(blinking, tmp_path):
     assert bad.exit_code == 1 and "no such file" in bad.output
     calibrated = runner.invoke(app, ["summarize", str(results), "--baseline", "auto", "-o", str(summary)])
     assert calibrated.exit_code == 0 and pd.read_csv(summary).AU12_mean.iloc[0] >= 0
+    foreign = tmp_path / "foreign.csv"
+    foreign.write_text("a,b\n1,2\n")
+    alien = runner.invoke(app, ["summarize", str(foreign)])
+    assert alien.exit_code == 1 and "not a mien results file" in alien.output
     wrong = runner.invoke(app, ["summarize", str(results), "--baseline", "soon"])
     assert wrong.exit_code == 1 and "START-END" in wrong.output and "Traceback" not in wrong.output
 

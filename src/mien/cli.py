@@ -114,11 +114,11 @@ def summarize(
     with _clear_errors():
         try:
             result = read(results)
+            if baseline is not None:
+                result = result.baselined(_baseline_window(baseline))
+            summary = result.summary(per=per)
         except (OSError, pd.errors.ParserError, KeyError) as error:
-            raise ValueError(f"{results}: not a mien results file ({error})") from None
-        if baseline is not None:
-            result = result.baselined(_baseline_window(baseline))
-        summary = result.summary(per=per)
+            raise ValueError(f"{results}: not a mien results file ({type(error).__name__}: {error})") from None
     if events is not None:
         write_table(result.events(), events)
     if output is None:
