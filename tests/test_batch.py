@@ -93,6 +93,13 @@ def test_other_settings_are_refused_unless_asked(study, finished):
     assert "Traceback" not in refused.output
 
 
+def test_a_manifest_column_named_like_an_output_column_is_refused(study, tmp_path):
+    clashing = tmp_path / "manifest.csv"
+    clashing.write_text(f"path,participant,frame\n{study.parent / 'p1_task.mp4'},p1,3\n")
+    result = _batch(clashing, tmp_path / "out")
+    assert result.exit_code == 1 and "frame" in result.output and "clash" in result.output
+
+
 def test_query_over_all_outputs(finished):
     out, _ = finished
     answer = runner.invoke(app, ["query", str(out), "SELECT participant, condition, count(*) AS n, "

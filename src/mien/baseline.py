@@ -19,13 +19,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mien.schema import AU_CODES
+from mien.schema import AU_CODES, EYE_AUS
 from mien.stages.aus import presence
 from mien.stages.pain import pspi
 
 NEUTRAL_SHARE = 0.2
 MIN_FRAMES = 10
-EYE_AUS = ("AU43", "AU45")
 CORRECTED_AUS = [au for au in AU_CODES if au not in EYE_AUS]
 
 

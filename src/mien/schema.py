@@ -26,6 +26,9 @@ AU_CODES = (
     "AU15", "AU17", "AU20", "AU23", "AU24", "AU25", "AU26", "AU28", "AU43", "AU45",
 )  # fmt: skip
 
+# AUs of eye closure: an open eye is their zero, and blinks (events) already describe them.
+EYE_AUS = ("AU43", "AU45")
+
 AU_NAMES = {
     "AU01": "inner brow raiser", "AU02": "outer brow raiser", "AU04": "brow lowerer",
     "AU05": "upper lid raiser", "AU06": "cheek raiser", "AU07": "lid tightener",

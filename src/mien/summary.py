@@ -19,8 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mien.events.detectors import EYE_AUS
-from mien.schema import AU_CODES, EMOTIONS
+from mien.schema import AU_CODES, EMOTIONS, EYE_AUS
 
 ABSENCE_S = 0.5
 PEAK_QUANTILE = 0.95

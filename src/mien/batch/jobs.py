@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mien.errors import InputError
+from mien.events.detectors import EVENT_COLUMNS
 from mien.io.sources import expand
+from mien.schema import columns
 
 SAMPLE_BYTES = 4 << 20  # read from the start, middle and end of each file
 
@@ -90,6 +92,11 @@ def _read_manifest(path: str) -> tuple[list[Job], list[InputError]]:
         rows = list(csv.DictReader(f))
     if not rows or "path" not in rows[0]:
         return [], [InputError(path, "a manifest needs a header with a 'path' column")]
+    taken = {c.name for c in columns(mesh=True, blendshapes=True)} | set(EVENT_COLUMNS)
+    clashing = sorted(taken & (set(rows[0]) - {"path"}))
+    if clashing:
+        return [], [InputError(path, f"manifest columns {', '.join(clashing)} clash with mien's own "
+                                     "output columns; rename them")]  # fmt: skip
     base = Path(path).parent
     jobs, errors = [], []
     for line, row in enumerate(rows, start=2):

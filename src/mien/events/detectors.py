@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from mien.events.episodes import Episode, EpisodeTracker, Thresholds
-from mien.schema import AU_CODES, EMOTIONS
+from mien.schema import AU_CODES, EMOTIONS, EYE_AUS
 
 BLINK_MAX_S = 0.5  # longer closures are reported as eye_closure
 MICRO_MAX_S = 0.5  # action-unit episodes shorter than this are micro-expressions
@@ -27,7 +27,6 @@ EXPRESSION = Thresholds(on=0.5, off=0.35, min_duration_s=0.08)
 ACTION_UNIT = Thresholds(on=1.5, off=1.0, min_duration_s=0.08)
 PAIN = Thresholds(on=4.0, off=3.0, min_duration_s=0.2)
 COMPOUND = Thresholds(on=0.25, off=0.15, min_duration_s=0.2)
-EYE_AUS = ("AU43", "AU45")  # covered by blink / eye_closure events
 
 # Compound expressions (Du, Tao & Martinez, PNAS 2014): two basic expressions at once, and the AUs
 # that their table gives for the compound; at least half of those AUs must be present (level A).
