@@ -3,6 +3,8 @@ still, another frame cut in for a known number of frames, the first again."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -106,6 +108,9 @@ def test_summarize_and_events_from_the_command_line(blinking, tmp_path):
     done = runner.invoke(app, ["analyze", blinking, "-o", str(results), "--events", str(events)])
     assert done.exit_code == 0, done.output
     assert (pd.read_csv(events).kind == "blink").sum() == len(BLINKS_AT)
+    live = runner.invoke(app, ["analyze", blinking, "-o", str(tmp_path / "live.csv"), "--events", "-", "-q"])
+    printed = [json.loads(line) for line in live.output.splitlines() if line.startswith("{")]
+    assert sum(event["kind"] == "blink" for event in printed) == len(BLINKS_AT)
     done = runner.invoke(app, ["summarize", str(results), "-o", str(summary)])
     assert done.exit_code == 0, done.output
     assert pd.read_csv(summary).blinks.iloc[0] == len(BLINKS_AT)

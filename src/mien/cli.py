@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +36,7 @@ def analyze(
     max_frames: Annotated[Optional[int], typer.Option("--max-frames", help="Stop each video or stream after this many frames.")] = None,
     max_faces: Annotated[int, typer.Option("--max-faces", help="Most faces looked for per frame.")] = 8,
     faces_are_crops: Annotated[bool, typer.Option("--faces-are-crops", help="Dataset mode: each image is already one face crop.")] = False,
-    events: Annotated[Optional[Path], typer.Option("--events", help="Also write behaviour events (blinks, episodes...) to this file (.csv, .parquet, .jsonl).")] = None,
+    events: Annotated[Optional[Path], typer.Option("--events", help="Also write behaviour events (blinks, episodes...) to this file (.csv, .parquet, .jsonl), or '-': JSON lines on stdout as each event ends (live streams).")] = None,
     smooth: Annotated[Optional[bool], typer.Option("--smooth/--no-smooth", help="One Euro smoothing over time per person (default: on for video, off for stills).")] = None,
     expression_model: Annotated[Optional[str], typer.Option("--expression-model", help="An expression model you trained (mien train expression).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
@@ -66,13 +67,20 @@ def analyze(
     with _clear_errors():
         analyzer = Analyzer(options)
     found: list = []
+    live = events is not None and str(events) == "-"
+
+    def on_events(new_events: list) -> None:
+        found.extend(new_events)
+        for event in new_events if live else ():
+            typer.echo(json.dumps(event.as_dict()))
+
     with analyzer:
         with Sink(output, analyzer.output_schema().remove_metadata(), fmt, analyzer.metadata()) as sink:
-            report = analyzer.run(inputs, on_batch=sink.write, on_outcome=show, on_events=found.extend)
+            report = analyzer.run(inputs, on_batch=sink.write, on_outcome=show, on_events=on_events)
     done = len(report.outcomes) - len(report.failed)
     if not quiet:
         _say(f"wrote {output} ({sink.rows} rows, {done} of {len(report.outcomes)} inputs analysed)")
-    if events is not None:
+    if events is not None and not live:
         from mien.events.replay import events_table
         from mien.io.sinks import write_table
 
@@ -248,8 +256,6 @@ def evaluate_expression(
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
     """Accuracy, mean per-class recall, confusion matrix and calibration error (ECE)."""
-    import json
-
     from mien.train.evaluate import evaluate_expression as evaluate
 
     with _clear_errors():
