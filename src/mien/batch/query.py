@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from mien.batch.catalog import read_catalog
 from mien.events.detectors import EVENT_COLUMNS
-from mien.rows import RowBuilder
+from mien.schema import arrow_schema, columns
 
 
 def connect(results: Path):
@@ -52,7 +52,7 @@ def query(results: Path, sql: str) -> pd.DataFrame:
 
 
 def _empty_frames() -> pa.Table:
-    return RowBuilder(mesh=False, blendshapes=False).schema.empty_table()
+    return arrow_schema(columns()).empty_table()
 
 
 def _empty_events() -> pd.DataFrame:

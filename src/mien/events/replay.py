@@ -33,7 +33,8 @@ def events_from_rows(rows: pd.DataFrame) -> pd.DataFrame:
         emotions = one_input[list(EMOTIONS)].to_numpy(np.float32)
         eyes = one_input[EYE_COLUMNS].to_numpy(np.float32)
         pspi = one_input["pspi"].to_numpy(np.float32)
-        starts = np.flatnonzero(np.r_[True, one_input["frame"].to_numpy()[1:] != one_input["frame"].to_numpy()[:-1]])
+        frames = one_input["frame"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, frames[1:] != frames[:-1]])
         for start, end in zip(starts, np.r_[starts[1:], len(one_input)]):
             frame = slice(start, end)
             events += detector.update(float(times[start]), ids[frame], aus[frame], emotions[frame],

@@ -116,11 +116,12 @@ class FaceTracker:
         cost = (1.0 - box_iou(boxes, predicted)) + jump + looks_apart
         allowed = (jump < 1.0) & (looks_apart < CLEARLY_OTHER)
         assigned: dict[int, _Person] = {}
+        taken: set[int] = set()  # indices into recent
         for flat in np.argsort(cost, axis=None):
-            face, person = np.unravel_index(flat, cost.shape)
-            if allowed[face, person] and face not in assigned and all(
-                    p is not recent[person] for p in assigned.values()):  # fmt: skip
-                assigned[int(face)] = recent[person]
+            face, person = (int(k) for k in np.unravel_index(flat, cost.shape))
+            if allowed[face, person] and face not in assigned and person not in taken:
+                assigned[face] = recent[person]
+                taken.add(person)
         return assigned
 
     def _recognise(self, look: np.ndarray, exclude: set[int]) -> _Person | None:
