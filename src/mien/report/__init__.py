@@ -1,0 +1,1 @@
+"""Pictures of results: annotated video, plots, and self-contained HTML reports."""

@@ -1,0 +1,283 @@
+"""Drawing layers for annotated frames: box and id, landmarks, mesh, head-pose axes, gaze rays,
+top expression, AU bars and event captions.
+
+Each layer draws every face of a frame into an RGB image in place, with OpenCV (anti-aliased,
+sub-pixel lines). Geometry is computed for all faces at once with numpy and drawn in one
+``cv2.polylines`` call per layer; only text is drawn face by face (one string at a time is all a
+text renderer offers). Sizes follow the image's short side, so 360p and 4K look alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from mien.report.frame_faces import FrameFaces
+from mien.report.mesh import tesselation_edges
+from mien.schema import AU_CODES, EMOTIONS
+
+LAYERS = ("box", "landmarks", "mesh", "pose", "gaze", "expression", "aus", "events")
+DEFAULT_LAYERS = ("box", "landmarks", "pose", "gaze", "expression", "aus", "events")
+# The AUs a viewer most often asks about: brows, cheeks, smile, frown, mouth opening.
+DEFAULT_AUS = ("AU01", "AU02", "AU04", "AU06", "AU12", "AU15", "AU25", "AU26")
+
+# One colour per face id (Tableau 10, RGB), so a person keeps a colour through the video.
+PALETTE = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+                    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)],
+                   np.uint8)  # fmt: skip
+UNIDENTIFIED = (200, 200, 200)
+WHITE, BLACK = (255, 255, 255), (0, 0, 0)
+AXIS_COLOURS = ((230, 40, 40), (40, 200, 40), (40, 90, 255))  # head's right, up, forward
+GAZE_COLOUR = (255, 230, 0)
+
+_SHIFT = 4  # fixed-point bits for sub-pixel drawing
+_ONE = 1 << _SHIFT
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+# iBUG-68 contours: (first, last, closed)
+_CONTOURS = ((0, 16, False), (17, 21, False), (22, 26, False), (27, 30, False), (31, 35, False),
+             (36, 41, True), (42, 47, True), (48, 59, True), (60, 67, True))  # fmt: skip
+_OPEN = [np.arange(a, b + 1) for a, b, closed in _CONTOURS if not closed]
+_CLOSED = [np.arange(a, b + 1) for a, b, closed in _CONTOURS if closed]
+NOSE_TIP, RIGHT_EYE, LEFT_EYE = 30, slice(36, 42), slice(42, 48)
+
+
+@dataclass(frozen=True)
+class Style:
+    """Sizes in pixels for one image size."""
+
+    unit: float  # 1 at a 360-pixel short side
+
+    @classmethod
+    def for_image(cls, image: np.ndarray) -> Style:
+        return cls(unit=max(min(image.shape[:2]) / 360.0, 0.75))
+
+    @property
+    def line(self) -> int:
+        return max(1, round(self.unit))
+
+    @property
+    def font(self) -> float:
+        return 0.38 * self.unit
+
+    @property
+    def text_line(self) -> int:
+        return max(1, round(self.unit))
+
+    @property
+    def row(self) -> int:  # height of one text line
+        return round(13 * self.unit)
+
+
+def draw(image: np.ndarray, faces: FrameFaces, layers: Sequence[str] = DEFAULT_LAYERS,
+         aus: Sequence[str] = DEFAULT_AUS) -> np.ndarray:  # fmt: skip
+    """Draw ``layers`` (see LAYERS) for every face of ``faces`` into ``image`` (H×W×3 uint8 RGB,
+    modified in place and returned); ``aus`` are the AU codes the AU bars show."""
+    unknown = set(layers) - set(LAYERS)
+    if unknown:
+        raise ValueError(f"unknown layers {sorted(unknown)}; choose from {', '.join(LAYERS)}")
+    if not len(faces):
+        return image
+    style = Style.for_image(image)
+    # Lines first, text last, so labels stay readable over the mesh.
+    for name in ("mesh", "landmarks", "box", "pose", "gaze"):
+        if name in layers:
+            _GEOMETRY[name](image, faces, style)
+    if "box" in layers or "events" in layers:
+        _draw_labels(image, faces, style, ids="box" in layers, captions="events" in layers)
+    if "expression" in layers:
+        _draw_expression(image, faces, style)
+    if "aus" in layers:
+        _draw_aus(image, faces, style, [AU_CODES.index(code) for code in aus], list(aus))
+    return image
+
+
+def colours(ids: np.ndarray) -> np.ndarray:
+    """(N, 3) RGB colour of each face id; grey for faces not yet identified (-1)."""
+    out = PALETTE[np.maximum(ids, 0) % len(PALETTE)].copy()
+    out[ids < 0] = UNIDENTIFIED
+    return out
+
+
+def _fixed(points: np.ndarray) -> np.ndarray:
+    return np.round(points * _ONE).astype(np.int32)
+
+
+def _lines(image: np.ndarray, polylines: list[np.ndarray] | np.ndarray, colour, thickness: int,
+           closed: bool = False) -> None:  # fmt: skip
+    if len(polylines):
+        cv2.polylines(image, [_fixed(p) for p in polylines] if isinstance(polylines, list) else _fixed(polylines),
+                      closed, tuple(int(c) for c in colour), thickness, cv2.LINE_AA, _SHIFT)  # fmt: skip
+
+
+def _finite(array: np.ndarray) -> np.ndarray:
+    return np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+
+
+def _draw_boxes(image: np.ndarray, faces: FrameFaces, style: Style) -> None:
+    x, y, w, h = faces.boxes.T
+    corners = np.stack([np.c_[x, y], np.c_[x + w, y], np.c_[x + w, y + h], np.c_[x, y + h]], axis=1)
+    ok = _finite(corners)
+    for colour in np.unique(colours(faces.ids[ok]), axis=0):
+        same = ok & (colours(faces.ids) == colour).all(axis=1)
+        _lines(image, corners[same], colour, style.line + 1, closed=True)
+
+
+def _draw_landmarks(image: np.ndarray, faces: FrameFaces, style: Style) -> None:
+    points = faces.points[_finite(faces.points)]
+    if not len(points):
+        return
+    _lines(image, [face[index] for face in points for index in _OPEN], (0, 255, 160), style.line)
+    _lines(image, [face[index] for face in points for index in _CLOSED], (0, 255, 160), style.line, closed=True)
+    # Each point as a zero-length segment: drawn as a round dot of the line's thickness.
+    dots = np.repeat(points.reshape(-1, 1, 2), 2, axis=1)
+    _lines(image, dots, WHITE, style.line + 2)
+
+
+def _draw_mesh(image: np.ndarray, faces: FrameFaces, style: Style) -> None:
+    if faces.mesh is None:
+        return
+    mesh = faces.mesh[_finite(faces.mesh)]
+    if len(mesh):
+        edges = mesh[:, tesselation_edges()].reshape(-1, 2, 2)
+        _lines(image, edges, (180, 220, 255), 1)
+
+
+def head_axes(pose: np.ndarray) -> np.ndarray:
+    """(N, 3, 2) image-plane directions (x right, y down) of the head's right, up and forward
+    axes, of unit length when an axis lies in the image plane, from yaw, pitch, roll in degrees.
+
+    The inverse of mien.stages.pose: there the model-to-camera rotation (OpenGL camera: x right,
+    y up, z towards the viewer) is R = Ry(yaw) Rx(-pitch) Rz(-roll); its columns are the head's
+    axes in the camera frame."""
+    yaw, pitch, roll = np.radians(pose[:, :3]).T
+    a, b, c = yaw, -pitch, -roll
+    zero, one = np.zeros_like(a), np.ones_like(a)
+
+    def matrix(rows):
+        return np.stack([np.stack(row, -1) for row in rows], -2)
+
+    turn = matrix([[np.cos(a), zero, np.sin(a)], [zero, one, zero], [-np.sin(a), zero, np.cos(a)]])
+    tilt = matrix([[one, zero, zero], [zero, np.cos(b), -np.sin(b)], [zero, np.sin(b), np.cos(b)]])
+    spin = matrix([[np.cos(c), -np.sin(c), zero], [np.sin(c), np.cos(c), zero], [zero, zero, one]])
+    axes = np.transpose(turn @ tilt @ spin, (0, 2, 1))  # rows: right, up, forward
+    return axes[:, :, :2] * np.array([1.0, -1.0])  # image y runs down
+
+
+def _draw_pose(image: np.ndarray, faces: FrameFaces, style: Style) -> None:
+    ok = _finite(faces.pose) & _finite(faces.points[:, NOSE_TIP]) & np.isfinite(faces.boxes[:, 2])
+    if not ok.any():
+        return
+    origin = faces.points[ok, NOSE_TIP]
+    length = 0.45 * faces.boxes[ok, 2]
+    axes = head_axes(faces.pose[ok]) * length[:, None, None]
+    for axis, colour in enumerate(AXIS_COLOURS):
+        _lines(image, np.stack([origin, origin + axes[:, axis]], axis=1), colour, style.line + 1)
+
+
+def gaze_directions(gaze: np.ndarray) -> np.ndarray:
+    """(N, 2) image-plane direction of each gaze (yaw, pitch deg; yaw right and pitch up positive)."""
+    yaw, pitch = np.radians(gaze[:, 0]), np.radians(gaze[:, 1])
+    return np.stack([np.sin(yaw) * np.cos(pitch), -np.sin(pitch)], axis=1)
+
+
+def _draw_gaze(image: np.ndarray, faces: FrameFaces, style: Style) -> None:
+    ok = _finite(faces.gaze) & _finite(faces.points) & np.isfinite(faces.boxes[:, 2])
+    if not ok.any():
+        return
+    eyes = np.stack([faces.points[ok, RIGHT_EYE].mean(axis=1), faces.points[ok, LEFT_EYE].mean(axis=1)], axis=1)
+    reach = (gaze_directions(faces.gaze[ok]) * 0.7 * faces.boxes[ok, 2:3])[:, None, :]
+    tips = eyes + reach
+    # Arrowheads: the ray turned back by ±25°, a quarter of its length.
+    back = -reach * 0.25
+    angle = np.radians(25)
+    rotate = np.array([[[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]],
+                       [[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]]])  # fmt: skip
+    heads = [np.stack([tips, tips + back @ r.T], axis=2).reshape(-1, 2, 2) for r in rotate]
+    rays = np.stack([eyes, tips], axis=2).reshape(-1, 2, 2)
+    _lines(image, np.concatenate([rays, *heads]), GAZE_COLOUR, style.line + 1)
+
+
+_GEOMETRY = {"box": _draw_boxes, "landmarks": _draw_landmarks, "mesh": _draw_mesh, "pose": _draw_pose,
+             "gaze": _draw_gaze}  # fmt: skip
+
+
+def _text(image: np.ndarray, text: str, x: float, y: float, style: Style, colour=WHITE,
+          background=BLACK) -> tuple[int, int]:  # fmt: skip
+    """Text with its top-left at (x, y) on a filled box, kept inside the image; returns its size."""
+    (width, height), base = cv2.getTextSize(text, _FONT, style.font, style.text_line)
+    pad = max(1, round(2 * style.unit))
+    box_w, box_h = width + 2 * pad, height + base + 2 * pad
+    x = int(np.clip(x, 0, max(image.shape[1] - box_w, 0)))
+    y = int(np.clip(y, 0, max(image.shape[0] - box_h, 0)))
+    if background is not None:
+        cv2.rectangle(image, (x, y), (x + box_w, y + box_h), background, -1)
+    cv2.putText(image, text, (x + pad, y + pad + height), _FONT, style.font, colour, style.text_line, cv2.LINE_AA)
+    return box_w, box_h
+
+
+def _draw_labels(image: np.ndarray, faces: FrameFaces, style: Style, ids: bool, captions: bool) -> None:
+    """The face id and the captions of the events going on, stacked under the box (moved up
+    inside it where the box reaches the bottom of the picture)."""
+    row = style.row + 2 * max(1, round(2 * style.unit)) + 1
+    for box, face_id, colour, texts in zip(faces.boxes, faces.ids, colours(faces.ids), faces.captions):
+        if not np.isfinite(box).all():
+            continue
+        lines = [(f"id {face_id}" if face_id >= 0 else "new face", WHITE, tuple(int(c) for c in colour))] if ids else []
+        lines += [(text, BLACK, (255, 235, 120)) for text in texts] if captions else []
+        y = min(box[1] + box[3] + 1, image.shape[0] - row * len(lines))
+        for text, ink, background in lines:
+            _text(image, text, box[0], y, style, ink, background)
+            y += row
+
+
+def _draw_expression(image: np.ndarray, faces: FrameFaces, style: Style) -> None:
+    for box, probabilities in zip(faces.boxes, faces.emotions):
+        if not (np.isfinite(box).all() and np.isfinite(probabilities).all()):
+            continue
+        top = int(np.argmax(probabilities))
+        bar = round(60 * style.unit)
+        height = round(4 * style.unit)
+        text_h = style.row + round(3 * style.unit)
+        x, y = box[0], box[1] - text_h - height - 2
+        width, _ = _text(image, f"{EMOTIONS[top]} {probabilities[top]:.0%}", x, y, style)
+        # The bar under the label: its filled part is the probability.
+        x0 = int(np.clip(x, 0, max(image.shape[1] - max(width, bar), 0)))
+        y0 = int(np.clip(y, 0, max(image.shape[0] - text_h - height, 0))) + text_h
+        cv2.rectangle(image, (x0, y0), (x0 + bar, y0 + height), (60, 60, 60), -1)
+        cv2.rectangle(image, (x0, y0), (x0 + round(bar * float(probabilities[top])), y0 + height), (255, 210, 0), -1)
+
+
+def _draw_aus(image: np.ndarray, faces: FrameFaces, style: Style, columns: list[int], codes: list[str]) -> None:
+    if not columns:
+        return
+    row = style.row
+    label_w = cv2.getTextSize("AU00", _FONT, style.font, style.text_line)[0][0] + round(4 * style.unit)
+    bar = round(50 * style.unit)
+    panel_w, panel_h = label_w + bar + round(6 * style.unit), row * len(codes) + round(4 * style.unit)
+    height, width = image.shape[:2]
+    for box, intensities in zip(faces.boxes, faces.aus):
+        if not np.isfinite(box).all():
+            continue
+        # Right of the face if it fits, else left of it.
+        x = box[0] + box[2] + round(6 * style.unit)
+        if x + panel_w > width:
+            x = box[0] - panel_w - round(6 * style.unit)
+        x = int(np.clip(x, 0, max(width - panel_w, 0)))
+        y = int(np.clip(box[1], 0, max(height - panel_h, 0)))
+        region = image[y : y + panel_h, x : x + panel_w]
+        region[:] = (region * 0.45).astype(np.uint8)  # darken behind the bars so they read on any face
+        for k, (column, code) in enumerate(zip(columns, codes)):
+            top = y + round(2 * style.unit) + k * row
+            value = float(intensities[column])
+            cv2.putText(image, code, (x + round(2 * style.unit), top + row - round(3 * style.unit)), _FONT,
+                        style.font, WHITE, style.text_line, cv2.LINE_AA)  # fmt: skip
+            x0, y0, y1 = x + label_w, top + round(3 * style.unit), top + row - round(2 * style.unit)
+            cv2.rectangle(image, (x0, y0), (x0 + bar, y1), (90, 90, 90), 1)
+            if np.isfinite(value) and value > 0:
+                # Colour steps at FACS presence (1) and a marked intensity (3).
+                colour = (120, 170, 255) if value < 1 else (255, 200, 0) if value < 3 else (255, 80, 40)
+                cv2.rectangle(image, (x0, y0), (x0 + round(bar * min(value, 5.0) / 5.0), y1), colour, -1)
