@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,14 +41,22 @@ def analyze(
     smooth: Annotated[Optional[bool], typer.Option("--smooth/--no-smooth", help="One Euro smoothing over time per person (default: on for video, off for stills).")] = None,
     expression_model: Annotated[Optional[str], typer.Option("--expression-model", help="An expression model you trained (mien train expression).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+    force: Annotated[bool, typer.Option("--force", "--overwrite", help="Replace output files that already exist.")] = False,
 ) -> None:
     """Analyse inputs into one table: a row per face per frame."""
+    from mien.interrupts import Terminated, sigterm_as_interrupt
+    from mien.io.outputs import check_outputs
     from mien.io.sinks import Sink, format_for
     from mien.pipeline import Analyzer, Options, Outcome
 
     output = output or _default_output(inputs)
+    live = events is not None and str(events) == "-"
+    events_file = None if events is None or live else events
     try:
         fmt = format_for(output, format)
+        if events_file is not None:
+            format_for(events_file)  # refused now, not after the analysis
+        check_outputs([output] + ([events_file] if events_file else []), inputs, force)
     except ValueError as error:
         _say(f"mien: error: {error}")
         raise typer.Exit(2) from None
@@ -67,28 +76,59 @@ def analyze(
     with _clear_errors():
         analyzer = Analyzer(options)
     found: list = []
-    live = events is not None and str(events) == "-"
 
     def on_events(new_events: list) -> None:
         found.extend(new_events)
         for event in new_events if live else ():
             typer.echo(json.dumps(event.as_dict()))
 
-    with analyzer:
-        with Sink(output, analyzer.output_schema().remove_metadata(), fmt, analyzer.metadata()) as sink:
-            report = analyzer.run(inputs, on_batch=sink.write, on_outcome=show, on_events=on_events)
+    from mien.events.replay import events_table
+    from mien.io.sinks import write_table
+
+    existed = output.exists()
+    with analyzer, sigterm_as_interrupt():
+        sink = Sink(output, analyzer.output_schema().remove_metadata(), fmt, analyzer.metadata(), replace=force)
+        try:
+            with sink:
+                report = analyzer.run(inputs, on_batch=sink.write, on_outcome=show, on_events=on_events)
+        except (KeyboardInterrupt, OSError) as stop:
+            # The rows are in sink.partial (the Sink kept them); keep the events beside them.
+            _say(_stopped_message(stop, output, existed, sink, events_file, found, analyzer.metadata()))
+            if not isinstance(stop, KeyboardInterrupt):
+                raise typer.Exit(1) from None
+            # Everything is on disk. A Ctrl-C that lands inside MediaPipe's native close leaves a
+            # half-closed graph that can crash the interpreter's teardown: leave without it.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(143 if isinstance(stop, Terminated) else 130)
     done = len(report.outcomes) - len(report.failed)
     if not quiet:
         _say(f"wrote {output} ({sink.rows} rows, {done} of {len(report.outcomes)} inputs analysed)")
-    if events is not None and not live:
-        from mien.events.replay import events_table
-        from mien.io.sinks import write_table
-
-        write_table(events_table(found), events, analyzer.metadata())
+    if events_file is not None:
+        write_table(events_table(found), events_file, analyzer.metadata(), replace=force)
         if not quiet:
-            _say(f"wrote {events} ({len(found)} events)")
+            _say(f"wrote {events_file} ({len(found)} events)")
     if report.failed:
         raise typer.Exit(1)
+
+
+def _stopped_message(stop: BaseException, output: Path, existed: bool, sink, events_file: Path | None,
+                     found: list, metadata: dict) -> str:  # fmt: skip
+    """What was kept when `mien analyze` stopped early, and where (events are written here)."""
+    from mien.events.replay import events_table
+    from mien.interrupts import Terminated
+    from mien.io.sinks import partial_name, write_table
+
+    if isinstance(stop, KeyboardInterrupt):
+        why = "stopped (SIGTERM)" if isinstance(stop, Terminated) else "interrupted (Ctrl-C)"
+    else:
+        why = f"error: {stop}"
+    left = f"{output} was left as it was" if existed else f"{output} was not written"
+    kept = [f"the {sink.rows} rows analysed so far are in {sink.partial}"] if sink.partial else ["no row was analysed"]
+    if events_file is not None and found:
+        kept_events = write_table(events_table(found), partial_name(events_file), metadata)
+        kept.append(f"the {len(found)} events found so far in {kept_events}")
+    return f"mien: {why}: {left}; " + ", ".join(kept)
 
 
 @app.command()

@@ -170,7 +170,7 @@ class Analyzer:
                                              faces.eye_closure, faces.pspi))  # fmt: skip
                 if len(rows) >= BATCH_ROWS:
                     yield rows.flush()
-        except InputStopped:
+        except (InputStopped, KeyboardInterrupt):  # KeyboardInterrupt: Ctrl-C, and SIGTERM in the CLI
             rest = rows.flush()  # keep what was analysed before the break
             if rest is not None:
                 yield rest

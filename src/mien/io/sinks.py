@@ -1,13 +1,18 @@
 """Rows out, as they come: Parquet (default), CSV, JSON lines, OpenFace 2.x CSV.
 
 Every sink writes batch by batch, so memory stays flat however long the video. The file appears
-under its final name only when complete (written as NAME.part, renamed on close).
+under its final name only when complete: rows go to a hidden temporary name unique to this
+process (``.NAME.<pid>-<random>.part``, so two writers never share one), renamed into place on
+close. If writing stops early (Ctrl-C, SIGTERM, an error) the file is closed properly and kept as
+``NAME.partial.EXT`` (every row written so far, readable), and whatever was under the final name
+before is left exactly as it was.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 
 import pandas as pd
@@ -23,30 +28,69 @@ _BY_EXTENSION = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl
 
 
 def format_for(path: str | os.PathLike, requested: str | None = None) -> str:
+    """The format to write ``path`` in: ``requested``, else the one its extension names.
+
+    An extension mien does not write (``.xlsx``, none at all) is refused rather than guessed:
+    Parquet bytes under a ``.xlsx`` name help nobody."""
     if requested:
         if requested not in FORMATS:
             raise ValueError(f"unknown format {requested!r}; choose one of {', '.join(FORMATS)}")
         return requested
-    return _BY_EXTENSION.get(Path(path).suffix.lower(), "parquet")
+    suffix = Path(path).suffix.lower()
+    if suffix not in _BY_EXTENSION:
+        raise ValueError(f"{path}: mien does not write {suffix or 'files without an extension'}; name it "
+                         ".parquet, .csv or .jsonl, or say which format with --format")  # fmt: skip
+    return _BY_EXTENSION[suffix]
+
+
+def partial_name(path: str | os.PathLike) -> Path:
+    """Where rows of an unfinished output are kept: out.parquet -> out.partial.parquet."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.partial{path.suffix}") if path.suffix else path.with_name(path.name + ".partial")
+
+
+def publish(temporary: Path, final: Path, replace: bool) -> None:
+    """Rename a finished file into place, atomically. Without ``replace`` a file that appeared
+    under ``final`` meanwhile is never overwritten (FileExistsError)."""
+    if replace:
+        os.replace(temporary, final)
+        return
+    try:
+        os.link(temporary, final)  # fails if ``final`` exists: no window between check and rename
+    except FileExistsError:
+        raise
+    except OSError:  # a filesystem without hard links: check, then rename
+        if final.exists():
+            raise FileExistsError(final) from None
+        os.replace(temporary, final)
+        return
+    os.unlink(temporary)
 
 
 class Sink:
+    """Rows to one file. ``replace``: whether a file already under ``path`` may be replaced.
+
+    Used as a context manager: a clean exit publishes the file; an exception (KeyboardInterrupt
+    included) keeps the rows written so far under ``partial`` (None when there were none)."""
+
     def __init__(self, path: str | os.PathLike, schema: pa.Schema, fmt: str,
-                 metadata: dict[str, str] | None = None):  # fmt: skip
+                 metadata: dict[str, str] | None = None, *, replace: bool = True):  # fmt: skip
         self.path = Path(path)
         self.format = fmt
         self.rows = 0
-        self._partial = self.path.with_name(self.path.name + ".part")
+        self.replace = replace
+        self.partial: Path | None = None
+        self._temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._schema = schema.with_metadata({k.encode(): v.encode() for k, v in (metadata or {}).items()})
         self._writer = None
         self._file = None
         if fmt == "parquet":
-            self._writer = pq.ParquetWriter(self._partial, self._schema, compression="zstd")
+            self._writer = pq.ParquetWriter(self._temporary, self._schema, compression="zstd")
         elif fmt == "csv":
-            self._writer = pacsv.CSVWriter(self._partial, schema)
+            self._writer = pacsv.CSVWriter(self._temporary, schema)
         else:
-            self._file = open(self._partial, "w", encoding="utf-8", newline="")
+            self._file = open(self._temporary, "w", encoding="utf-8", newline="")
             self._header_written = False
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -65,26 +109,59 @@ class Sink:
             self._file.write(format_rows(columns))
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        if self._file is not None:
-            self._file.close()
-        os.replace(self._partial, self.path)
+        """Finish the file and put it under its final name."""
+        self._finish_writing()
+        try:
+            publish(self._temporary, self.path, self.replace)
+        except FileExistsError:
+            self.partial = self._keep_partial()
+            raise FileExistsError(f"{self.path} appeared while mien was writing it and was left alone"
+                                  + (f"; the rows are in {self.partial}" if self.partial else "")) from None  # fmt: skip
+
+    def abort(self) -> Path | None:
+        """Stop early: the rows so far go to ``partial_name(path)`` (returned), the final name is
+        left untouched. Nothing is kept when no row was written."""
+        try:
+            self._finish_writing()
+        except Exception:  # the rows may be unreadable (disk full...): keep the bytes regardless
+            pass
+        self.partial = self._keep_partial()
+        return self.partial
+
+    def _finish_writing(self) -> None:
+        writer, file = self._writer, self._file
+        self._writer = self._file = None
+        if writer is not None:
+            writer.close()
+        if file is not None:
+            file.close()
+
+    def _keep_partial(self) -> Path | None:
+        if not self.rows:
+            self._temporary.unlink(missing_ok=True)
+            return None
+        kept = partial_name(self.path)
+        os.replace(self._temporary, kept)
+        return kept
 
     def __enter__(self) -> Sink:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
-def write_table(frame: pd.DataFrame, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
+def write_table(frame: pd.DataFrame, path: str | os.PathLike, metadata: dict[str, str] | None = None,
+                *, replace: bool = True) -> Path:  # fmt: skip
     """A small table (events, summaries) to Parquet, CSV or JSON lines by the path's extension."""
     fmt = format_for(path)
     if fmt == "openface":
         raise ValueError(f"{path}: the OpenFace format is for per-frame rows only")
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    with Sink(path, table.schema, fmt, metadata) as sink:
+    with Sink(path, table.schema, fmt, metadata, replace=replace) as sink:
         for batch in table.to_batches():
             sink.write(batch)
     return Path(path)

@@ -1,0 +1,98 @@
+"""`mien analyze` never loses or corrupts a file: -o over an input, existing outputs, unknown
+extensions, and Ctrl-C / SIGTERM in the middle of a run over an existing output, all through the
+real CLI on real clips."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from tests.test_cli import mien
+
+
+def test_output_equal_to_an_input_is_refused_even_with_force(media, tmp_path):
+    video = tmp_path / "victim.mp4"
+    shutil.copy(media("single_face_video"), video)
+    before = video.read_bytes()
+    for extra in ([], ["--force"]):
+        refused = mien("analyze", str(video), "-o", str(video), "--format", "parquet", *extra)
+        assert refused.returncode == 2
+        assert f"{video} is also an input; writing there would destroy it" in refused.stderr
+    same_by_other_name = mien("analyze", str(tmp_path), "-o", str(tmp_path / "." / "victim.mp4"), "--format", "csv", "--force")
+    assert same_by_other_name.returncode == 2 and "is also an input" in same_by_other_name.stderr
+    assert video.read_bytes() == before
+
+
+def test_an_existing_output_is_replaced_only_with_force(media, tmp_path):
+    out = tmp_path / "out.csv"
+    out.write_text("precious\n")
+    refused = mien("analyze", media("happy"), "-o", str(out))
+    assert refused.returncode == 2 and f"{out} already exists; use --force to replace it" in refused.stderr
+    events = tmp_path / "events.csv"
+    events.write_text("precious too\n")
+    refused = mien("analyze", media("happy"), "-o", str(tmp_path / "new.csv"), "--events", str(events))
+    assert refused.returncode == 2 and f"{events} already exists" in refused.stderr
+    assert out.read_text() == "precious\n" and events.read_text() == "precious too\n"
+    assert not (tmp_path / "new.csv").exists()  # refused before anything was analysed or written
+    replaced = mien("analyze", media("happy"), "-o", str(out), "--force")
+    assert replaced.returncode == 0, replaced.stderr
+    assert len(pd.read_csv(out)) == 1
+
+
+def test_unknown_extensions_are_refused_unless_format_says(media, tmp_path):
+    refused = mien("analyze", media("happy"), "-o", str(tmp_path / "res.xlsx"))
+    assert refused.returncode == 2
+    assert "res.xlsx: mien does not write .xlsx; name it .parquet, .csv or .jsonl, or say which format with --format" in refused.stderr
+    refused = mien("analyze", media("happy"), "-o", str(tmp_path / "res.csv"), "--events", str(tmp_path / "ev.xlsx"))
+    assert refused.returncode == 2 and "ev.xlsx: mien does not write .xlsx" in refused.stderr
+    assert not list(tmp_path.iterdir())
+    said = mien("analyze", media("happy"), "-o", str(tmp_path / "res.xlsx"), "--format", "csv")
+    assert said.returncode == 0 and len(pd.read_csv(tmp_path / "res.xlsx")) == 1
+
+
+def test_rows_and_events_in_one_file_are_refused(media, tmp_path):
+    refused = mien("analyze", media("happy"), "-o", str(tmp_path / "x.csv"), "--events", str(tmp_path / "x.csv"))
+    assert refused.returncode == 2 and "named for both rows and events" in refused.stderr
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_run_keeps_the_old_output_and_every_row_and_event_so_far(media, tmp_path, how):
+    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
+    shutil.copy(media("single_face_video"), first)  # 72 frames, has events
+    shutil.copy(media("face_video"), second)  # 492 frames: still running when the signal comes
+    out, events = tmp_path / "out.parquet", tmp_path / "events.csv"
+    assert mien("analyze", media("happy"), "-o", str(out)).returncode == 0
+    old = out.read_bytes()
+    process = subprocess.Popen([sys.executable, "-m", "mien.cli", "analyze", str(first), str(second), "-o", str(out),
+                                "--events", str(events), "--force"], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    said = []
+    for line in process.stderr:  # the first input is finished (its rows and events are in hand)...
+        said.append(line)
+        if line.startswith(str(first)):
+            break
+    process.send_signal(how)  # ...and the second is being analysed
+    said += process.stderr.readlines()
+    process.wait()
+    message = said[-1]
+    assert process.returncode == (130 if how == signal.SIGINT else 143), "".join(said)
+
+    assert out.read_bytes() == old  # the complete earlier output is untouched
+    assert not events.exists()
+    partial, partial_events = tmp_path / "out.partial.parquet", tmp_path / "events.partial.csv"
+    rows = pq.read_table(partial).to_pandas()
+    why = "interrupted (Ctrl-C)" if how == signal.SIGINT else "stopped (SIGTERM)"
+    assert message.startswith(f"mien: {why}: {out} was left as it was; the {len(rows)} rows analysed so far are in {partial}")
+    assert (rows.input == str(first)).sum() == 72  # every row of the finished input...
+    kept = rows[rows.input == str(second)].frame
+    assert list(kept) == list(range(len(kept)))  # ...and a whole prefix of the interrupted one
+    found = pd.read_csv(partial_events)
+    assert f"the {len(found)} events found so far in {partial_events}" in message
+    assert (found.input == str(first)).sum() == 8  # the finished input's events all kept
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]  # no temporary file left behind
