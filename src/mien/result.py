@@ -82,6 +82,14 @@ class Result:
         inputs = self.df["input"].nunique() if len(self) else 0
         return f"<mien.Result: {len(self)} rows, {faces} faces, {inputs} inputs, {len(self.failures)} failed>"
 
+    @property
+    def plot(self):
+        """Figures of these results (matplotlib): ``plot.timeline()``, ``plot.aus()``,
+        ``plot.face(au_intensities)``; see mien.report.plots."""
+        from mien.report.plots import Plots
+
+        return Plots(self)
+
     def events(self) -> pd.DataFrame:
         """Behaviour events, one row each: blinks, expression and AU episodes, micro-expressions,
         pain episodes, compound expressions (docs/events.md). Columns: input, face_id, kind, label,
