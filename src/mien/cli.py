@@ -42,6 +42,7 @@ def analyze(
     expression_model: Annotated[Optional[str], typer.Option("--expression-model", help="An expression model you trained (mien train expression).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
     force: Annotated[bool, typer.Option("--force", "--overwrite", help="Replace output files that already exist.")] = False,
+    annotate: Annotated[Optional[Path], typer.Option("--annotate", help="Also write the video with the results drawn on it (one video file input; mien annotate's default layers).")] = None,
 ) -> None:
     """Analyse inputs into one table: a row per face per frame."""
     from mien.interrupts import Terminated, sigterm_as_interrupt
@@ -62,6 +63,9 @@ def analyze(
         raise typer.Exit(2) from None
     options = Options(mesh=mesh, blendshapes=blendshapes, max_frames=max_frames, max_faces=max_faces,
                       faces_are_crops=faces_are_crops, smooth=smooth, expression_model=expression_model)  # fmt: skip
+    if annotate is not None and not (len(inputs) == 1 and Path(inputs[0]).is_file()):
+        _say("mien: error: --annotate needs exactly one video file (it reads the video again after analysis)")
+        raise typer.Exit(2)
 
     def show(outcome: Outcome) -> None:
         if outcome.stopped_at is not None:
@@ -85,12 +89,18 @@ def analyze(
     from mien.events.replay import events_table
     from mien.io.sinks import write_table
 
+    copy = None
+    if annotate is not None:
+        from mien.report.annotate import RowsCopy
+
+        copy = RowsCopy(analyzer.output_schema().remove_metadata())
     existed = output.exists()
     with analyzer, sigterm_as_interrupt():
         sink = Sink(output, analyzer.output_schema().remove_metadata(), fmt, analyzer.metadata(), replace=force)
         try:
             with sink:
-                report = analyzer.run(inputs, on_batch=sink.write, on_outcome=show, on_events=on_events)
+                on_batch = sink.write if copy is None else lambda batch: (sink.write(batch), copy.write(batch))
+                report = analyzer.run(inputs, on_batch=on_batch, on_outcome=show, on_events=on_events)
         except (KeyboardInterrupt, OSError) as stop:
             # The rows are in sink.partial (the Sink kept them); keep the events beside them.
             _say(_stopped_message(stop, output, existed, sink, events_file, found, analyzer.metadata()))
@@ -108,6 +118,11 @@ def analyze(
         write_table(events_table(found), events_file, analyzer.metadata(), replace=force)
         if not quiet:
             _say(f"wrote {events_file} ({len(found)} events)")
+    if copy is not None and sink.rows:
+        with _clear_errors():
+            drawn = copy.annotate(inputs[0], annotate, events_table(found))
+        if not quiet:
+            _say(f"wrote {drawn.path} ({drawn.frames} frames, faces drawn on {drawn.drawn})")
     if report.failed:
         raise typer.Exit(1)
 
@@ -234,6 +249,50 @@ def query(
         typer.echo(answer.to_json(orient="records", lines=True, date_format="iso"), nl=False)
     else:
         typer.echo(answer.to_string(index=False))
+
+
+@app.command("annotate")
+def annotate_video(
+    video: Annotated[Path, typer.Argument(help="The video file to draw on.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The annotated video (.mp4, .mkv, .mov).")],
+    results: Annotated[Optional[Path], typer.Option("--results", help="Results of this video made earlier (.parquet, .csv, .jsonl); default: analyse it now.")] = None,
+    layers: Annotated[str, typer.Option("--layers", help="Comma-separated: box, landmarks, mesh, pose, gaze, expression, aus, events.")] = "box,landmarks,pose,gaze,expression,aus,events",
+    aus: Annotated[str, typer.Option("--aus", help="AUs the 'aus' layer shows, comma-separated, or 'all'.")] = "AU01,AU02,AU04,AU06,AU12,AU15,AU25,AU26",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+) -> None:
+    """Write the video again with faces, landmarks, pose, gaze, expression, AUs and events drawn on it."""
+    from mien.report.annotate import annotate
+    from mien.schema import AU_CODES
+
+    chosen_aus = list(AU_CODES) if aus == "all" else [a.strip() for a in aus.split(",") if a.strip()]
+    with _clear_errors():
+        if not video.is_file():
+            raise ValueError(f"{video}: no such file")
+        if results is not None and not results.is_file():
+            raise ValueError(f"{results}: no such file")
+        drawn = annotate(video, output, results, [name.strip() for name in layers.split(",") if name.strip()], chosen_aus)
+    if not quiet:
+        _say(f"wrote {drawn.path} ({drawn.frames} frames, faces drawn on {drawn.drawn}, {drawn.audio_streams} audio streams kept)")
+
+
+@app.command("report")
+def report_html(
+    results: Annotated[Path, typer.Argument(help="A results file (.parquet, .csv, .jsonl) or a mien batch results folder (study report).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")] = Path("report.html"),
+    video: Annotated[Optional[Path], typer.Option("--video", help="The analysed video, for pictures of the strongest moments (default: the input path in the results, where it exists).")] = None,
+    title: Annotated[Optional[str], typer.Option("--title")] = None,
+) -> None:
+    """One self-contained HTML report (pictures inside; opens offline): people, timelines, moments, data quality, settings."""
+    from mien.report.html import write_report
+
+    with _clear_errors():
+        if not results.exists():
+            raise ValueError(f"{results}: no such file or folder")
+        try:
+            written = write_report(results, output, video, title)
+        except FileNotFoundError as error:
+            raise ValueError(str(error)) from None
+    _say(f"wrote {written}")
 
 
 def _baseline_window(text: str) -> tuple[float, float] | None:

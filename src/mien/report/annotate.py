@@ -102,3 +102,26 @@ class _Table:
 
     def frames(self, source: str | None, mesh: bool, events: pd.DataFrame | None) -> Iterator[FrameFaces]:
         return frames_of(self.batches(columns_to_read(self.names, mesh)), source, events)
+
+
+class RowsCopy:
+    """A copy of one analysis's rows in a temporary Parquet file (constant memory), so that the
+    video can be annotated once analysis is over: ``mien analyze clip.mp4 --annotate out.mp4``."""
+
+    def __init__(self, schema: pa.Schema):
+        import tempfile
+
+        self._folder = tempfile.TemporaryDirectory(prefix="mien-annotate-")
+        self.path = Path(self._folder.name) / "rows.parquet"
+        self._writer = pq.ParquetWriter(self.path, schema)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._writer.write_batch(batch)
+
+    def annotate(self, video: str | os.PathLike, output: str | os.PathLike, events: pd.DataFrame,
+                 layers: Sequence[str] = DEFAULT_LAYERS, aus: Sequence[str] = DEFAULT_AUS) -> Annotated:  # fmt: skip
+        self._writer.close()
+        try:
+            return annotate(video, output, self.path, layers, aus, events)
+        finally:
+            self._folder.cleanup()

@@ -166,8 +166,9 @@ def _events_panel(ax, events: pd.DataFrame) -> None:
 
 
 def _short(source) -> str:
-    text = str(source)
-    return text if len(text) < 60 else "…" + text[-57:]
+    from pathlib import Path
+
+    return Path(str(source)).name
 
 
 # -- the AU face ---------------------------------------------------------------------------------

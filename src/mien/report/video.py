@@ -77,7 +77,7 @@ def annotate_video(source: str | os.PathLike, output: str | os.PathLike, faces: 
                     continue  # a corrupt packet: analysis lost this frame too
                 for decoded in decoded_frames:
                     found = upcoming.at(frames)
-                    image = _upright(decoded)
+                    image = upright(decoded)
                     if found is not None:
                         draw(image, found, layers, aus)
                         drawn += 1
@@ -115,7 +115,8 @@ def _rgb(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
 
 
-def _upright(frame: av.VideoFrame) -> np.ndarray:
+def upright(frame: av.VideoFrame) -> np.ndarray:
+    """The frame as an upright H×W×3 uint8 RGB image (display rotation applied)."""
     pixels = _rgb(frame)
     turns = _quarter_turns(frame)
     return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
