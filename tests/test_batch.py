@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from mien.batch.catalog import read_catalog
 from mien.batch.run import run_batch
 from mien.cli import app
 from mien.pipeline import Options
@@ -48,8 +48,7 @@ def _batch(manifest, out, *extra) -> object:
 
 
 def _catalog(out) -> pd.DataFrame:
-    with sqlite3.connect(out / "catalog.sqlite") as db:
-        return pd.read_sql_query("SELECT * FROM inputs", db)
+    return read_catalog(out)  # every input with its analysis
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +67,8 @@ def test_every_input_gets_its_own_file_and_a_catalog_row(finished):
     assert broken.name.endswith("p3_task.mp4") and broken.error  # ...with its reason recorded
     for _, row in catalog[catalog.status == "done"].iterrows():
         frames = pd.read_parquet(out / row.frames_file)
-        assert len(frames) == row.rows and set(frames.participant) == {json.loads(row.metadata)["participant"]}
+        assert len(frames) == row.rows and json.loads(row.metadata)["participant"]
+        assert "participant" not in frames  # metadata live in the catalog, joined by mien query
         assert row.mien_version and "face_landmarker" in row.models
     assert not list(out.rglob("*.part"))
     assert "3 analysed" in result.output and "1 failed" in result.output

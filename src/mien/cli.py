@@ -215,10 +215,20 @@ def batch(
     printer = ProgressPrinter("json" if as_json else "quiet" if quiet else "human")
     options = Options(max_faces=max_faces, max_frames=max_frames, smooth=smooth)
     with _clear_errors():
-        report = run_batch(inputs, out, options, workers=workers, backend=backend, address=address,
-                           retry_failed=retry_failed, allow_mixed_settings=allow_mixed_settings, progress=printer)  # fmt: skip
+        try:
+            report = run_batch(inputs, out, options, workers=workers, backend=backend, address=address,
+                               retry_failed=retry_failed, allow_mixed_settings=allow_mixed_settings, progress=printer)  # fmt: skip
+        except KeyboardInterrupt as stop:
+            from mien.interrupts import Terminated
+
+            done = getattr(stop, "report", None)
+            why = "stopped (SIGTERM)" if isinstance(stop, Terminated) else "interrupted (Ctrl-C)"
+            _say(f"mien: {why}: {done.done if done else 0} inputs finished and kept in {out}; "
+                 f"{done.released if done else 0} unfinished handed back; run the same command to finish")  # fmt: skip
+            raise typer.Exit(143 if isinstance(stop, Terminated) else 130) from None
     if not quiet and not as_json:
-        _say(f"{report.done} analysed, {report.skipped} done before, {len(report.failed)} failed; "
+        elsewhere = f"{report.elsewhere} by another run at the same time, " if report.elsewhere else ""
+        _say(f"{report.done} analysed, {report.skipped} done before, {elsewhere}{len(report.failed)} failed; "
              f"results in {out} (mien query {out} \"SELECT ...\")")  # fmt: skip
     if report.failed:
         raise typer.Exit(1)

@@ -1,22 +1,24 @@
 """Analyse one input of a batch into its own files. Runs in a worker process (local pool or Ray).
 
 Each worker process loads the models once and keeps them for every input it is given. Rows and
-events are written under ``.part`` names and renamed when complete, so a file under its final
-name is always whole. Manifest metadata become constant columns of both files.
+events are written under temporary names unique to the process and renamed when complete (events
+first, frames last), so a file under its final name is always whole, whoever else works on the
+folder. An input with nothing usable leaves no file at all. Manifest metadata are not written
+into the files: they live in the catalog, where a corrected manifest replaces them.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import signal
 import socket
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-import pyarrow as pa
-
 from mien.batch.jobs import Job
+from mien.errors import InputError
 from mien.events.detectors import Event
 from mien.events.replay import events_table
 from mien.io.sinks import Sink, write_table
@@ -43,38 +45,77 @@ def analyze_one(job: Job, settings: dict, results: str) -> dict:
     frames_file.parent.mkdir(parents=True, exist_ok=True)
     events_file.parent.mkdir(parents=True, exist_ok=True)
     found: list[Event] = []
-    with_metadata = _add_columns(job.metadata)
-    schema = with_metadata(analyzer.output_schema().remove_metadata().empty_table()).schema
-    provenance = analyzer.metadata() | {"mien_input": job.path, "mien_manifest": json.dumps(job.metadata)}
-    with Sink(frames_file, schema, "parquet", provenance) as sink:
-        report = analyzer.run([job.path], on_batch=lambda batch: sink.write(with_metadata(batch)),
-                              on_events=found.extend)  # fmt: skip
-    write_table(with_metadata(events_table(found)), events_file, provenance)
-    outcome = report.outcomes[0]
-    if outcome.failed and outcome.stopped_at is None:  # nothing usable: do not leave empty files behind
-        os.remove(frames_file)
-        os.remove(events_file)
+    provenance = analyzer.metadata() | {"mien_input": job.path}
+    sink = Sink(frames_file, analyzer.output_schema().remove_metadata(), "parquet", provenance)
+    try:
+        outcome = analyzer.run([job.path], on_batch=sink.write, on_events=found.extend).outcomes[0]
+        usable = not (outcome.failed and outcome.stopped_at is None)
+        if usable:
+            write_table(events_table(found), events_file, provenance)
+            sink.close()  # frames last: a frames file in place means its events file is too
+    except BaseException:
+        _discard(sink)
+        raise
+    if not usable:  # nothing usable: no files
+        _discard(sink)
+        return _failure(outcome.error, started)
     seconds = time.perf_counter() - started
     return {
         "frames": outcome.frames, "rows": outcome.rows, "events": len(found), "seconds": seconds,
         "frames_per_second": outcome.frames / seconds if seconds else 0.0, "error": outcome.error,
         "stopped_at": outcome.stopped_at, "mien_version": __version__,
-        "models": provenance["mien_models"], "settings": provenance["mien_settings"],
-        "worker": f"{socket.gethostname()}:{os.getpid()}",
+        "models": provenance["mien_models"], "settings": provenance["mien_settings"], "worker": worker_name(),
     }  # fmt: skip
 
 
-def _add_columns(metadata: dict[str, str]):
-    """A function adding the manifest's metadata as constant string columns to a batch or table
-    (or to a DataFrame of events)."""
+def outcome_of(job: Job, settings: dict, results: str) -> dict:
+    """analyze_one, with any exception turned into a recorded failure of this input."""
+    started = time.perf_counter()
+    try:
+        return analyze_one(job, settings, results)
+    except InputError as error:
+        return _failure(error.reason, started)
+    except Exception as error:  # one input's failure must not stop the batch
+        return _failure(f"internal error ({type(error).__name__}: {error}); please report it", started)
 
-    def add(data):
-        if not metadata:
-            return data
-        if isinstance(data, (pa.RecordBatch, pa.Table)):
-            for name, value in metadata.items():
-                data = data.append_column(name, pa.array([value] * data.num_rows, pa.string()))
-            return data
-        return data.assign(**metadata)
 
-    return add
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def serve(jobs, lifeline) -> None:
+    """A local pool worker's life: take (job, settings, results), send back the outcome, repeat.
+
+    ``lifeline`` is the read end of a pipe whose write end only the driver holds: when the driver
+    dies, however it dies (SIGKILL included), the pipe closes and this process ends at once
+    instead of analysing on for files the catalog will never learn of."""
+    threading.Thread(target=_die_with_driver, args=(lifeline,), daemon=True, name="mien-lifeline").start()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the driver decides
+    while True:
+        try:
+            message = jobs.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        jobs.send(outcome_of(*message))
+
+
+def _die_with_driver(lifeline) -> None:
+    try:
+        lifeline.recv()
+    except (EOFError, OSError):
+        pass
+    os._exit(70)
+
+
+def _discard(sink: Sink) -> None:
+    """Drop an unfinished output: a batch analyses the input again, a partial file would mislead."""
+    if sink.partial is None:
+        sink.abort()
+    if sink.partial is not None:
+        sink.partial.unlink(missing_ok=True)
+
+
+def _failure(reason: str, started: float) -> dict:
+    return {"error": reason, "seconds": time.perf_counter() - started, "worker": worker_name()}

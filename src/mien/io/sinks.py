@@ -137,6 +137,8 @@ class Sink:
             file.close()
 
     def _keep_partial(self) -> Path | None:
+        if not self._temporary.exists():
+            return None
         if not self.rows:
             self._temporary.unlink(missing_ok=True)
             return None
