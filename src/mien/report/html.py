@@ -256,13 +256,14 @@ def _json(text: str | None) -> dict | None:
 # -- the study report ----------------------------------------------------------------------------
 
 
-def _study_page(folder: Path, title: str) -> str:
+def study_people(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """Per-person summaries of every finished input of a batch folder, with the manifest's
+    metadata as columns; also the catalog and the results' metadata (settings, models)."""
     from mien.batch.catalog import read_catalog
 
     catalog = read_catalog(folder)
-    done = catalog[catalog["status"] == "done"]
     summaries, metadata = [], {}
-    for _, entry in done.iterrows():
+    for _, entry in catalog[catalog["status"] == "done"].iterrows():
         rows, metadata = read_rows(folder / entry["frames_file"])
         events_path = folder / str(entry["events_file"])
         events = pd.read_parquet(events_path) if events_path.is_file() else events_from_rows(rows)
@@ -271,6 +272,12 @@ def _study_page(folder: Path, title: str) -> str:
             summary[name] = value
         summaries.append(summary)
     people = pd.concat(summaries, ignore_index=True) if summaries else pd.DataFrame()
+    return people, catalog, metadata
+
+
+def _study_page(folder: Path, title: str) -> str:
+    people, catalog, metadata = study_people(folder)
+    done = catalog[catalog["status"] == "done"]
     manifest = sorted({k for m in catalog["metadata"] for k in (_json(m) or {})})
     sections = [
         _section("Inputs", _inputs(catalog, manifest)),
@@ -301,10 +308,14 @@ def _study_people(people: pd.DataFrame, manifest: list[str]) -> str:
 
 def _comparisons(people: pd.DataFrame, manifest: list[str]) -> str:
     """Box plots of AU and expression rates, one box per value of each metadata column."""
-    groupings = [name for name in manifest if name in people.columns and 2 <= people[name].nunique() <= 24]
+    # A column is compared when it splits people into 2-24 groups and some group holds several
+    # people (one person per value is a list, which the people table already is).
+    groupings = [name for name in manifest if name in people.columns and 2 <= people[name].nunique() <= 24
+                 and people[name].value_counts().max() >= 2]  # fmt: skip
     if people.empty or not groupings:
         return ("<p>Nothing to compare: comparisons need a manifest column (e.g. condition, participant) with "
-                "2–24 different values among the analysed inputs (mien batch manifest.csv).</p>")  # fmt: skip
+                "2–24 different values among the analysed inputs and several people for at least one of them "
+                "(mien batch manifest.csv).</p>")  # fmt: skip
     au_rates = [f"{code}_rate" for code in AU_CODES]
     # The AUs that happen: the 8 with the highest mean rate over everyone.
     top_aus = list(people[au_rates].mean().sort_values(ascending=False).index[:8])

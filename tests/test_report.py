@@ -1,0 +1,159 @@
+"""Pictures: annotated video, plots and HTML reports rendered from real results of the sample clip."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import re
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from PIL import Image
+
+import mien
+from media_factory import frames_of, write_video
+from mien.batch.run import run_batch
+from mien.pipeline import Options
+from mien.report import html as report_html
+from mien.report.annotate import annotate
+from mien.report.layers import gaze_directions, head_axes
+from mien.report.plots import binned
+
+
+def _video_facts(path) -> dict:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        times, rotation, first = [], None, None
+        for frame in container.decode(stream):
+            times.append(float(frame.pts * frame.time_base))
+            if first is None:
+                rotation, first = frame.rotation, frame.to_ndarray(format="rgb24")
+        return {"times": np.array(times), "audio": len(container.streams.audio), "rotation": rotation,
+                "first": first}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def results_file(face_video_result, tmp_path_factory):
+    return face_video_result.save(tmp_path_factory.mktemp("results") / "clip.parquet")
+
+
+def test_annotated_video_keeps_frames_times_and_audio_and_draws_on_the_face(media, face_video_result, tmp_path):
+    source = media("face_video")
+    written = annotate(source, tmp_path / "annotated.mp4", face_video_result)
+    before, after = _video_facts(source), _video_facts(written.path)
+    assert written.frames == len(before["times"]) == len(after["times"])
+    assert written.drawn == face_video_result.df["face_score"].notna().sum()
+    np.testing.assert_allclose(after["times"], before["times"], atol=1e-3)
+    assert before["audio"] == 1 and after["audio"] == 1
+    # Drawing happened on the face, not all over the picture: compare frame 0 with the input.
+    changed = np.abs(after["first"].astype(int) - before["first"].astype(int)).max(axis=2) > 60
+    x, y, w, h = face_video_result.df.loc[0, ["face_x", "face_y", "face_w", "face_h"]].astype(int)
+    around = np.zeros_like(changed)
+    around[max(y - 60, 0) : y + h + 60, max(x - 140, 0) : x + w + 140] = True
+    assert changed[around].mean() > 0.02
+    assert changed[~around].mean() < 0.01
+
+
+def test_a_rotated_video_keeps_its_rotation_and_its_faces_land_on_them(media, tmp_path):
+    clip = write_video(tmp_path / "turned.mp4", frames_of(media("single_face_video"), 12), rotation=90)
+    result = mien.analyze(str(clip))
+    written = annotate(clip, tmp_path / "turned_annotated.mp4", result, layers=["box"])
+    before, after = _video_facts(clip), _video_facts(written.path)
+    assert after["rotation"] == before["rotation"] != 0
+    assert len(after["times"]) == len(before["times"]) == 12
+    assert after["first"].shape == before["first"].shape  # stored orientation, as the input's
+    assert written.drawn == 12
+
+
+def test_pose_axes_and_gaze_rays_point_the_documented_ways():
+    # Yaw towards the image's right, pitch up, roll clockwise (docs/columns.md).
+    right, up, forward = head_axes(np.array([[30.0, 0, 0]]))[0]
+    assert forward[0] > 0.4 and abs(forward[1]) < 1e-6
+    right, up, forward = head_axes(np.array([[0, 20.0, 0]]))[0]
+    assert forward[1] < -0.3  # image y runs down
+    right, up, forward = head_axes(np.array([[0, 0, 20.0]]))[0]
+    assert right[1] > 0.3 and up[0] > 0.3  # clockwise: the right axis dips, the up axis leans right
+    assert gaze_directions(np.array([[20.0, 0]]))[0, 0] > 0
+    assert gaze_directions(np.array([[0, 20.0]]))[0, 1] < 0
+
+
+def test_html_report_holds_every_section_and_its_pictures_decode(media, results_file, tmp_path):
+    page = report_html.write_report(results_file, tmp_path / "report.html", video=media("face_video")).read_text()
+    for section in ("people", "timelines", "strongest-moments", "data-quality", "settings-and-provenance"):
+        assert f'id="{section}"' in page
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) >= 5  # AU face, timeline, moments, quality
+    for data in images:
+        Image.open(io.BytesIO(base64.b64decode(data))).load()
+    # Self-contained: nothing fetched when the page is opened.
+    assert not re.search(r'(src|href)="(https?:)?//', page) and "<script" not in page and "@import" not in page
+    assert "mien_expression_v1.onnx" in page and "sha256" in page
+    assert "no picture" not in page  # the video was at hand
+
+
+def test_report_without_the_video_lists_the_moments(results_file, tmp_path):
+    page = report_html.write_report(results_file, tmp_path / "r.html", video=tmp_path / "gone.mp4").read_text()
+    assert "not at hand" in page and "no picture" in page
+
+
+def test_study_report_compares_conditions_with_one_box_each(media, tmp_path):
+    frames = frames_of(media("face_video"), 472)
+    manifest = tmp_path / "manifest.csv"
+    with open(manifest, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "participant", "condition"])
+        # Four clips from different moments of the sample: crying at the start, laughing at the end.
+        for k, (start, condition) in enumerate(((0, "sad"), (60, "sad"), (380, "happy"), (430, "happy"))):
+            write_video(tmp_path / f"clip{k}.mp4", frames[start : start + 30])
+            writer.writerow([f"clip{k}.mp4", f"p{k}", condition])
+    out = tmp_path / "results"
+    report = run_batch([str(manifest)], out, Options(), workers=1)
+    assert not report.failed
+    page = report_html.write_report(out, tmp_path / "study.html").read_text()
+    for section in ("inputs", "people", "comparisons", "settings-and-provenance"):
+        assert f'id="{section}"' in page
+    assert "by condition" in page and "by participant" not in page  # one person per participant: no boxes
+    people, _, _ = report_html.study_people(out)
+    assert sorted(people["condition"]) == ["happy", "happy", "sad", "sad"]
+    figure = report_html._boxes(people, "condition", ["happiness_rate", "sadness_rate"])
+    for ax in figure.axes[:2]:
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["happy", "sad"]
+
+
+def test_notebook_plots_return_figures(face_video_result):
+    assert isinstance(face_video_result.plot.timeline(), Figure)
+    assert isinstance(face_video_result.plot.aus(), Figure)
+    figure = face_video_result.plot.face({"AU12": 4.0, "AU06": 2.0})
+    assert isinstance(figure, Figure)
+    figure.savefig(io.BytesIO(), format="png")
+
+
+def test_long_records_are_drawn_from_bounded_time_bins():
+    times = np.arange(0, 3 * 3600, 0.04)  # three hours at 25 fps
+    values = np.sin(times / 60)[:, None]
+    centres, means = binned(times, values, bins=600)
+    assert len(centres) == 600
+    assert abs(means[0, 0] - values[times < times[-1] / 600, 0].mean()) < 1e-3
+
+
+def test_cli_annotate_and_report(media, results_file, tmp_path):
+    video = tmp_path / "out.mkv"
+    run = subprocess.run([sys.executable, "-m", "mien.cli", "annotate", media("face_video"), "-o", str(video),
+                          "--results", str(results_file), "--layers", "box,mesh,events", "--aus", "all"],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert len(_video_facts(video)["times"]) == 472
+    bad = subprocess.run([sys.executable, "-m", "mien.cli", "annotate", media("face_video"), "-o", str(video),
+                          "--results", str(results_file), "--layers", "box,sparkles"], capture_output=True, text=True)  # fmt: skip
+    assert bad.returncode == 1 and "sparkles" in bad.stderr
+    page = tmp_path / "r.html"
+    run = subprocess.run([sys.executable, "-m", "mien.cli", "report", str(results_file), "-o", str(page)],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert page.stat().st_size > 10_000
