@@ -6,8 +6,11 @@ neutral level makes intensities comparable between people, as FaceReader's parti
 calibration does. The baseline of each AU is its median over the person's neutral frames:
 
 * ``window=(start, end)``: the frames in that time span (seconds), e.g. a recorded resting period;
-* automatic: the person's least expressive frames — the ``NEUTRAL_SHARE`` of frames with the lowest
-  mean AU intensity (at least ``MIN_FRAMES``).
+* automatic: the person's most neutral frames — the ``NEUTRAL_SHARE`` of frames the expression
+  model finds most neutral (at least ``MIN_FRAMES``). Ranking frames by their mean AU intensity
+  instead picks the wrong frames when a person is never at rest: on the sample clip (crying,
+  then laughing) a broad smile has a lower mean over 18 AUs than crying, so the smile became the
+  baseline and the laugh lost its AU12.
 
 Corrected intensity = max(0, intensity - baseline); presence and PSPI are recomputed from it. Eye
 closure AUs (AU43, AU45) are left as they are: an open eye is their zero. The baseline needs the
@@ -36,9 +39,8 @@ def person_baseline(face: pd.DataFrame, window: tuple[float, float] | None = Non
         if neutral.empty:
             raise ValueError(f"no frames of face {face['face_id'].iloc[0]} between {start} s and {end} s")
     else:
-        expressivity = face[CORRECTED_AUS].mean(axis=1)
         count = max(MIN_FRAMES, int(round(NEUTRAL_SHARE * len(face))))
-        neutral = face.loc[expressivity.nsmallest(count).index]
+        neutral = face.loc[face["neutral"].nlargest(count).index]
     return neutral[CORRECTED_AUS].median()
 
 
@@ -51,7 +53,8 @@ def baseline_corrected(rows: pd.DataFrame, window: tuple[float, float] | None = 
         corrected = (face[CORRECTED_AUS] - person_baseline(face, window)).clip(lower=0)
         out.loc[index, CORRECTED_AUS] = corrected.astype(np.float32)
     aus = out.loc[identified, list(AU_CODES)].to_numpy(np.float32)
+    present = presence(aus)
     for i, au in enumerate(AU_CODES):
-        out.loc[identified, f"{au}_present"] = presence(aus[:, i])
+        out.loc[identified, f"{au}_present"] = present[:, i]
     out.loc[identified, "pspi"] = pspi(aus)
     return out

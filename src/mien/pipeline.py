@@ -1,6 +1,6 @@
 """Composes the stages: the only place that knows their order.
 
-    frames ─▶ landmarks ─▶ pose, gaze, eye closure ─▶ action units ─▶ expression ─▶ affect, pain ─▶ rows
+    frames ─▶ landmarks ─▶ pose, gaze, eye closure ─▶ expression ─▶ action units ─▶ affect, pain ─▶ rows
 """
 
 from __future__ import annotations
@@ -123,8 +123,8 @@ class Analyzer:
         self.pose(faces)
         self.gaze(faces)
         self.eyes(faces)
-        self.action_units(faces)
         self.expression(frame, faces)
+        self.action_units(faces)  # reads the expression probabilities
         if self.smoothing:
             self.smoother(frame, faces)
         self.affect(faces)

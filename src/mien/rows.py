@@ -81,8 +81,9 @@ class RowBuilder:
             "emotion": pa.array(np.array(EMOTIONS, dtype=object)[np.nan_to_num(emotions).argmax(axis=1)],
                                 pa.string(), mask=no_emotion),  # fmt: skip
         }
+        present = presence(aus)
         for i, au in enumerate(AU_CODES):
-            arrays[f"{au}_present"] = pa.array(presence(aus[:, i]), pa.int8(), mask=np.isnan(aus[:, i]))
+            arrays[f"{au}_present"] = pa.array(present[:, i], pa.int8(), mask=np.isnan(aus[:, i]))
         for name, column in by_name.items():
             arrays[name] = pa.array(column, pa.float32(), from_pandas=True)  # NaN -> null
         self._reset()

@@ -151,13 +151,45 @@ def _eyes() -> list[Column]:
     ]  # fmt: skip
 
 
+def _au_table() -> dict[str, dict]:
+    from mien.calibration import load_table
+
+    return load_table()["aus"]
+
+
+def au_trust() -> dict[str, str]:
+    """How far each AU is to be trusted (good, moderate, weak, unvalidated): docs/action_units.md."""
+    return {au: entry["trust"] for au, entry in _au_table().items()}
+
+
+# What an AU's intensity and presence mean, by how the AU is made (stages/aus.py).
+_AU_MEANING = {
+    "region_model": ("5 × the probability that a FACS coder would code it (an evidence scale, not the "
+                     "A-E letter)", "probability ≥ 0.5"),
+    "eye_closure": ("from eye closure, 0 at 0.4 to 5 at 0.9", "intensity ≥ 1"),
+    "blendshape_ramp": ("a linear ramp of its blendshapes, 0 at the neutral 95th percentile to 5 at "
+                        "the overall 99th", "intensity ≥ 1"),
+}  # fmt: skip
+
+
+_TRUST_NOTE = {
+    "good": "",
+    "moderate": " Trust: moderate.",
+    "weak": " Trust: WEAK, not shown to work; exploratory only (docs/action_units.md).",
+    "unvalidated": " Trust: UNVALIDATED, no evidence either way; exploratory only (docs/action_units.md).",
+}
+
+
 def _aus() -> list[Column]:
+    table = _au_table()
+    meaning = {au: _AU_MEANING[table[au]["method"]] for au in AU_CODES}
+    note = {au: _TRUST_NOTE[table[au]["trust"]] for au in AU_CODES}
     intens = [
-        Column(au, "float32", "0-5", f"{au} {AU_NAMES[au]}: intensity (FACS A-E ≈ 1-5).", "aus")
+        Column(au, "float32", "0-5", f"{au} {AU_NAMES[au]}: {meaning[au][0]}.{note[au]}", "aus")
         for au in AU_CODES
     ]
     present = [
-        Column(f"{au}_present", "int8", "0/1", f"{au} {AU_NAMES[au]}: present (intensity ≥ 1).",
+        Column(f"{au}_present", "int8", "0/1", f"{au} {AU_NAMES[au]}: present ({meaning[au][1]}).{note[au]}",
                "au_presence")
         for au in AU_CODES
     ]  # fmt: skip
@@ -180,8 +212,9 @@ def _affect() -> list[Column]:
                "(see docs/affect.md).", g),
         Column("arousal", "float32", "-1..1", "Activation, from the expression probabilities and "
                "action units (see docs/affect.md).", g),
-        Column("pspi", "float32", "0-16", "Prkachin-Solomon pain intensity: AU04 + max(AU06, AU07) "
-               "+ max(AU09, AU10) + AU43 present.", g),
+        Column("pspi", "float32", "0-16", "Prkachin-Solomon pain intensity: AU04 + max(AU06 × (1 - "
+               "AU12/5), AU07) + max(AU09, AU10) + AU43 present; AU06 counts only without a smile "
+               "(docs/action_units.md).", g),
     ]  # fmt: skip
 
 

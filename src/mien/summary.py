@@ -3,7 +3,7 @@
 Per person (input, face_id) — or per input, all its people together:
 * ``seconds_visible``: time the face was in the picture (frame gaps over 0.5 s count as absence);
 * per AU: ``AUxx_mean``, ``AUxx_peak`` (95th percentile, robust to single-frame glitches) and
-  ``AUxx_rate`` (share of frames where the AU is present, FACS level A or more);
+  ``AUxx_rate`` (share of frames where the AU is present, as ``AUxx_present``);
 * per expression: ``<emotion>_mean``, ``<emotion>_peak`` and ``<emotion>_rate`` (share of frames
   where it is the most probable expression);
 * ``expressivity``: mean over frames of the mean intensity of the non-eye AUs (0-5);
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mien.schema import AU_CODES, EMOTIONS, EYE_AUS
+from mien.stages.aus import presence
 
 ABSENCE_S = 0.5
 PEAK_QUANTILE = 0.95
@@ -44,10 +45,11 @@ def _summary(face: pd.DataFrame, events: pd.DataFrame, key: dict) -> dict:
     out["frames"] = len(face)
     seconds = _seconds_visible(face)
     out["seconds_visible"] = seconds
+    present = presence(face[list(AU_CODES)].to_numpy(np.float32))
     for au in AU_CODES:
         values = face[au].to_numpy(np.float64)
         out[f"{au}_mean"], out[f"{au}_peak"] = np.nanmean(values), np.nanquantile(values, PEAK_QUANTILE)
-        out[f"{au}_rate"] = float(np.mean(values >= 1.0))
+        out[f"{au}_rate"] = float(np.mean(present[:, AU_CODES.index(au)]))
     top = face["emotion"]
     for emotion in EMOTIONS:
         values = face[emotion].to_numpy(np.float64)

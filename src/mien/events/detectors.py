@@ -19,17 +19,24 @@ from mien.schema import AU_CODES, EMOTIONS, EYE_AUS
 
 BLINK_MAX_S = 0.5  # longer closures are reported as eye_closure
 MICRO_MAX_S = 0.5  # action-unit episodes shorter than this are micro-expressions
-MICRO_MIN_PEAK = 2.0  # ...when they reach FACS level B-C
+# AU intensity is 5 × the probability that a coder would code the AU (docs/action_units.md), and
+# an AU is present from 2.5 (P ≥ 0.5). An episode starts when the AU is present and ends below
+# P = 0.4; a micro-expression must reach P ≥ 0.7, clearly present, not a flicker at the threshold.
+AU_PRESENT = 2.5
+MICRO_MIN_PEAK = 3.5
 HISTORY_S = 1.0  # per person, for what the face showed at a micro-expression's apex
 
 EYES = Thresholds(on=0.6, off=0.4)
 EXPRESSION = Thresholds(on=0.5, off=0.35, min_duration_s=0.08)
-ACTION_UNIT = Thresholds(on=1.5, off=1.0, min_duration_s=0.08)
+ACTION_UNIT = Thresholds(on=AU_PRESENT, off=2.0, min_duration_s=0.08)
 PAIN = Thresholds(on=4.0, off=3.0, min_duration_s=0.2)
+# Pain episodes are looked for only while the face does not smile (AU12 below presence): a laugh
+# closes the eyes and raises the cheeks, which PSPI alone cannot tell from a grimace.
+PAIN_NEEDS_NO_SMILE = "AU12"
 COMPOUND = Thresholds(on=0.25, off=0.15, min_duration_s=0.2)
 
 # Compound expressions (Du, Tao & Martinez, PNAS 2014): two basic expressions at once, and the AUs
-# that their table gives for the compound; at least half of those AUs must be present (level A).
+# that their table gives for the compound; at least half of those AUs must be present.
 COMPOUNDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "happily_surprised": ("happiness", "surprise", ("AU01", "AU02", "AU12", "AU25")),
     "happily_disgusted": ("happiness", "disgust", ("AU10", "AU12", "AU25")),
@@ -98,11 +105,13 @@ class _Person:
 
 def signals(aus: np.ndarray, emotions: np.ndarray, eye_closure: np.ndarray, pspi: float) -> dict[Signal, float]:
     """One face's value of every signal in one frame."""
-    values: dict[Signal, float] = {("eyes", "eyes"): float(np.mean(eye_closure)), ("pain", "PSPI"): pspi}
+    smiling = float(aus[_AU[PAIN_NEEDS_NO_SMILE]]) >= AU_PRESENT
+    values: dict[Signal, float] = {("eyes", "eyes"): float(np.mean(eye_closure)),
+                                   ("pain", "PSPI"): 0.0 if smiling else pspi}  # fmt: skip
     values.update({("expression", e): float(emotions[_EMOTION[e]]) for e in EMOTIONS if e != "neutral"})
     values.update({("action_unit", au): float(aus[_AU[au]]) for au in AU_CODES if au not in EYE_AUS})
     for name, (first, second, cues) in COMPOUNDS.items():
-        cues_present = sum(float(aus[_AU[au]]) >= 1.0 for au in cues)
+        cues_present = sum(float(aus[_AU[au]]) >= AU_PRESENT for au in cues)
         both = min(float(emotions[_EMOTION[first]]), float(emotions[_EMOTION[second]]))
         values[("compound", name)] = both if 2 * cues_present >= len(cues) else 0.0
     return values

@@ -1,114 +1,128 @@
-"""FACS action units from MediaPipe blendshapes and landmark geometry.
+"""FACS action units: regional evidence from the face's movements, combined with the expression.
 
-Each blendshape of the Face Landmarker is defined (after Apple's ARKit set) as one facial movement,
-most of them one FACS action unit. A score b becomes an intensity 0-5 by a linear ramp from REST
-(no intensity below it) to FULL (intensity 5, FACS level E). REST is the score's 95th percentile
-on FER+ neutral faces, FULL its 99th percentile over all faces, except where noted; the geometric
-measures are calibrated the same way. All were measured on FER2013 splits
-0 and 1 with tools/fer_landmark_stats.py; docs/action_units.md gives the evidence per AU.
+For each AU a small logistic model reads only the signals of the AU's own face region (brows, eyes,
+nose or mouth): landmark geometry in the head's own frame (`au_signals`) and the Face Landmarker's
+blendshapes there. Its answer is the probability that a FACS coder would code the AU, judged from
+that region alone. The expression probabilities add what the region cannot show (furrows, the
+face as a whole) through the published rates of each AU in each expression: the two are combined
+as independent evidence (naive Bayes in logit space),
 
-Measured limits: the model's cheekSquint and noseSneer never fire (99th percentile < 0.0001), so
-AU06 and AU09 come from other signals; mouthStretch fires on broad smiles, so AU20 is gated by
-AU12. AU09, AU17, AU23 and AU24 have little evidence behind them: treat them as exploratory.
-Presence is intensity ≥ 1 (FACS level A).
+    logit P(AU) = logit P(AU | region) + w · (logit Σₑ P(e) P(AU | e) − logit base rate)
+
+so within one expression, where the second term is nearly constant, AUs still rank by the face's
+own movement. Models fitted from FER+ vote distributions (tools/calibrate.py) use w = 1; a model
+fitted on FACS-coded data (`mien train aus`) learns w.
+
+Intensity = 5 × P(AU): continuous, rank-preserving, no floor. Presence: intensity ≥ the table's
+``present_at``, 2.5 for the fitted AUs (P ≥ 0.5: more likely coded than not). The 0-5 scale is an evidence scale, not a
+calibrated FACS A-E letter: no intensity-coded data were available to calibrate one.
+
+AU28, AU43 and AU45 are not fitted: AU28 is a blendshape ramp, AU43/AU45 follow eye closure.
+Every constant is read from the calibration table (``mien.calibration``); docs/action_units.md
+gives the evidence and the trust we place in each AU.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from mien.calibration import load_table
 from mien.frame import Faces
-from mien.schema import AU_CODES, BLENDSHAPES
-
-# AU: (blendshapes averaged, REST, FULL)
-FROM_BLENDSHAPES: dict[str, tuple[tuple[str, ...], float, float]] = {
-    # Brows: FER's blurry 48-px faces inflate these scores (neutral 90th percentile 0.34-0.69
-    # there, < 0.1 on sharp neutral photos), so REST sits at FER's neutral median plus a margin.
-    "AU01": (("browInnerUp",), 0.15, 0.90),
-    "AU02": (("browOuterUpLeft", "browOuterUpRight"), 0.20, 0.90),
-    "AU04": (("browDownLeft", "browDownRight"), 0.10, 0.75),
-    "AU05": (("eyeWideLeft", "eyeWideRight"), 0.12, 0.36),
-    # ARKit's eyeSquint is "contraction of the face around the eye": orbicularis oculi, AU06's muscle.
-    "AU06": (("eyeSquintLeft", "eyeSquintRight"), 0.35, 0.80),
-    "AU10": (("mouthUpperUpLeft", "mouthUpperUpRight"), 0.04, 0.79),
-    "AU12": (("mouthSmileLeft", "mouthSmileRight"), 0.11, 0.95),
-    "AU14": (("mouthDimpleLeft", "mouthDimpleRight"), 0.045, 0.20),
-    "AU15": (("mouthFrownLeft", "mouthFrownRight"), 0.16, 0.40),
-    "AU17": (("mouthShrugLower",), 0.21, 0.51),
-    "AU20": (("mouthStretchLeft", "mouthStretchRight"), 0.12, 0.69),
-    # Lips tightened and narrowed: no blendshape is AU23 itself; pressed and rolled-in lips are
-    # its nearest movements. Exploratory.
-    "AU23": (("mouthPressLeft", "mouthPressRight", "mouthRollLower", "mouthRollUpper"), 0.22, 0.45),
-    "AU24": (("mouthPressLeft", "mouthPressRight"), 0.22, 0.43),
-    "AU26": (("jawOpen",), 0.185, 0.70),
-    "AU28": (("mouthRollLower", "mouthRollUpper"), 0.21, 0.47),
-}
-# Blendshape AUs that broad smiles also move: scaled by (1 - AU12 / 5).
-GATED_BY_SMILE = ("AU20",)
-
-# Geometric AUs: distances over the inter-ocular distance (iris centres), which shrink as the AU acts.
-RIGHT_IRIS, LEFT_IRIS = 468, 473
-NOSE_WING_TO_INNER_EYE = ((129, 133), (358, 362))  # AU09 pulls the nose wings up to the eyes
-NOSE_WING_REST, NOSE_WING_FULL = 0.496, 0.443
-# AU25 (lips part): inner-lip gap over mouth width.
-INNER_LIP_GAP, MOUTH_CORNERS = (13, 14), (61, 291)
-LIPS_PART_REST, LIPS_PART_FULL = 0.04, 0.50
-# Eye closure (0-1) to AU07 (lids narrowed, not closing) and AU43/AU45 (lids closing).
-LID_TIGHT_REST, LID_TIGHT_FULL, LID_CLOSING = 0.10, 0.50, 0.70
-CLOSED_REST, CLOSED_FULL = 0.40, 0.90
+from mien.schema import AU_CODES, BLENDSHAPES, EMOTIONS
+from mien.stages.au_signals import SIGNALS, signal_matrix
 
 _INDEX = {code: i for i, code in enumerate(AU_CODES)}
-# FROM_BLENDSHAPES as arrays, so one matrix product averages every AU's blendshapes at once.
-_BLEND_AUS = [_INDEX[au] for au in FROM_BLENDSHAPES]
-_AVERAGING = np.zeros((len(BLENDSHAPES), len(FROM_BLENDSHAPES)), np.float32)
-for _column, (_names, _, _) in enumerate(FROM_BLENDSHAPES.values()):
-    _AVERAGING[[BLENDSHAPES.index(n) for n in _names], _column] = 1.0 / len(_names)
-_REST = np.array([rest for _, rest, _ in FROM_BLENDSHAPES.values()], np.float32)
-_FULL = np.array([full for _, _, full in FROM_BLENDSHAPES.values()], np.float32)
 
 
-def _ramp(values: np.ndarray, rest, full) -> np.ndarray:
-    """0 at rest, 5 at full (works for decreasing measures too: full < rest)."""
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+class AUModel:
+    """The AU model of one calibration table, as matrices: one product scores every AU at once."""
+
+    def __init__(self, table: dict):
+        self.table = table
+        self.reference_anchors = np.asarray(table["reference_anchors"], np.float64)
+        entries = table["aus"]
+        self.fitted = [au for au in AU_CODES if entries[au]["method"] == "region_model"]
+        columns = [_INDEX[au] for au in self.fitted]
+        self._fitted_columns = np.array(columns, int)
+        # standardisation folded into the weights: logit = signals @ W + b
+        self._weights = np.zeros((len(SIGNALS), len(self.fitted)))
+        self._bias = np.zeros(len(self.fitted))
+        self._prior = np.zeros((len(EMOTIONS), len(self.fitted)))
+        self._base_logit = np.zeros(len(self.fitted))
+        self._prior_weight = np.zeros(len(self.fitted))
+        for j, au in enumerate(self.fitted):
+            entry = entries[au]
+            rows = [SIGNALS.index(name) for name in entry["signals"]]
+            scaled = np.asarray(entry["weights"]) / np.asarray(entry["scale"])
+            self._weights[rows, j] = scaled
+            self._bias[j] = entry["bias"] - scaled @ np.asarray(entry["mean"])
+            self._prior[:, j] = [entry["prior"][emotion] for emotion in EMOTIONS]
+            self._base_logit[j] = _logit(np.float64(entry["base_rate"]))
+            self._prior_weight[j] = entry["prior_weight"]
+        self._present_at = np.array([entries[au]["present_at"] for au in AU_CODES], np.float32)
+        self._ramps = [(au, entries[au]) for au in AU_CODES if entries[au]["method"] == "blendshape_ramp"]
+        self._closures = [(au, entries[au]) for au in AU_CODES if entries[au]["method"] == "eye_closure"]
+        self.trust = {au: entries[au]["trust"] for au in AU_CODES}
+
+    def probabilities(self, landmarks: np.ndarray, blendshapes: np.ndarray, emotions: np.ndarray) -> np.ndarray:
+        """(N, 478, 3), (N, 52), (N, 8) -> (N, len(fitted)) P(AU) of the fitted AUs."""
+        signals = signal_matrix(landmarks, blendshapes, self.reference_anchors)
+        region = signals @ self._weights + self._bias
+        expression = _logit(emotions.astype(np.float64) @ self._prior) - self._base_logit
+        return 1.0 / (1.0 + np.exp(-(region + self._prior_weight * expression)))
+
+    def intensities(self, landmarks: np.ndarray, blendshapes: np.ndarray, eye_closure: np.ndarray,
+                    emotions: np.ndarray) -> np.ndarray:  # fmt: skip
+        """(N, 478, 3), (N, 52), (N, 2), (N, 8) -> (N, len(AU_CODES)) intensities 0-5."""
+        out = np.zeros((len(landmarks), len(AU_CODES)), np.float32)
+        if len(landmarks) == 0:
+            return out
+        out[:, self._fitted_columns] = 5.0 * self.probabilities(landmarks, blendshapes, emotions)
+        for au, entry in self._ramps:
+            score = blendshapes[:, [BLENDSHAPES.index(n) for n in entry["blendshapes"]]].mean(axis=1)
+            out[:, _INDEX[au]] = _ramp(score, entry["rest"], entry["full"])
+        for au, entry in self._closures:
+            closure = eye_closure.min(axis=1) if entry["eyes"] == "both" else eye_closure.mean(axis=1)
+            out[:, _INDEX[au]] = _ramp(closure, entry["rest"], entry["full"])
+        return out
+
+    def presence(self, intensity: np.ndarray) -> np.ndarray:
+        """(N, len(AU_CODES)) intensities -> 0/1 presence, each AU at its own documented threshold."""
+        return (intensity >= self._present_at).astype(np.int8)
+
+
+def _ramp(values: np.ndarray, rest: float, full: float) -> np.ndarray:
+    """0 at rest, 5 at full."""
     return 5.0 * np.clip((values - rest) / (full - rest), 0.0, 1.0)
 
 
-def _distance(landmarks: np.ndarray, pairs: tuple[tuple[int, int], ...]) -> np.ndarray:
-    return np.mean([np.linalg.norm(landmarks[:, a] - landmarks[:, b], axis=1) for a, b in pairs], axis=0)
+_shipped: AUModel | None = None
 
 
-def action_units(blendshapes: np.ndarray, landmarks: np.ndarray, eye_closure: np.ndarray) -> np.ndarray:
-    """(N, 52), (N, 478, 3), (N, 2) -> (N, len(AU_CODES)) intensities 0-5."""
-    out = np.zeros((len(blendshapes), len(AU_CODES)), np.float32)
-    out[:, _BLEND_AUS] = _ramp(blendshapes @ _AVERAGING, _REST, _FULL)
-    not_smiling = 1.0 - out[:, _INDEX["AU12"]] / 5.0
-    for au in GATED_BY_SMILE:
-        out[:, _INDEX[au]] *= not_smiling
-
-    interocular = np.maximum(np.linalg.norm(landmarks[:, RIGHT_IRIS] - landmarks[:, LEFT_IRIS], axis=1), 1e-6)
-    nose_wings = _distance(landmarks, NOSE_WING_TO_INNER_EYE) / interocular
-    # A broad smile's raised cheeks push the nose wings up too: keep AU09 for the unsmiling face.
-    out[:, _INDEX["AU09"]] = _ramp(nose_wings, NOSE_WING_REST, NOSE_WING_FULL) * not_smiling
-    gap = _distance(landmarks, (INNER_LIP_GAP,))
-    width = np.maximum(_distance(landmarks, (MOUTH_CORNERS,)), 1e-6)
-    out[:, _INDEX["AU25"]] = _ramp(gap / width, LIPS_PART_REST, LIPS_PART_FULL)
-
-    closure = eye_closure.mean(axis=1)
-    out[:, _INDEX["AU07"]] = _ramp(closure, LID_TIGHT_REST, LID_TIGHT_FULL) * (closure < LID_CLOSING)
-    # AU45 (blink) follows the mean closure; AU43 (eyes closed) needs both eyes shut. Within one
-    # frame a blink and a closure look the same: telling them apart by duration is temporal work.
-    out[:, _INDEX["AU45"]] = _ramp(closure, CLOSED_REST, CLOSED_FULL)
-    out[:, _INDEX["AU43"]] = _ramp(eye_closure.min(axis=1), CLOSED_REST, CLOSED_FULL)
-    return out
+def shipped_model() -> AUModel:
+    """The AU model of the shipped calibration table (loaded once, shared: it is read-only)."""
+    global _shipped
+    if _shipped is None:
+        _shipped = AUModel(load_table())
+    return _shipped
 
 
 def presence(intensity: np.ndarray) -> np.ndarray:
-    """Present when the intensity reaches FACS level A (1 on the 0-5 scale)."""
-    return (intensity >= 1.0).astype(np.int8)
+    """(N, len(AU_CODES)) intensities of every AU -> 0/1 presence at the shipped thresholds."""
+    return shipped_model().presence(intensity)
 
 
 class ActionUnits:
-    """Stage: fills Faces.aus from blendshapes, landmarks and eye closure."""
+    """Stage: fills Faces.aus from landmarks, blendshapes, eye closure and expression probabilities."""
+
+    def __init__(self, table: str | None = None):
+        self.model = AUModel(load_table(table)) if table else shipped_model()
 
     def __call__(self, faces: Faces) -> Faces:
-        faces.aus = action_units(faces.blendshapes, faces.landmarks, faces.eye_closure)
+        faces.aus = self.model.intensities(faces.landmarks, faces.blendshapes, faces.eye_closure, faces.emotions)
         return faces
