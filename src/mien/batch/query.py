@@ -46,12 +46,12 @@ def read_only_statement(sql: str):
     except duckdb.Error as error:
         raise ValueError(f"query failed: {str(error).splitlines()[0]}") from None
     if len(statements) != 1:
-        raise NotReadOnly(f"mien query runs exactly one SELECT statement (got {len(statements)})")
+        raise NotReadOnly(f"query refused: one SELECT statement at a time (got {len(statements)})")
     statement = statements[0]
     if statement.type != duckdb.StatementType.SELECT:
         kind = statement.type.name
-        raise NotReadOnly(f"mien query only reads: {kind} statements are refused (use SELECT, "
-                          "DESCRIBE, SHOW or SUMMARIZE over frames, events and inputs)")  # fmt: skip
+        raise NotReadOnly(f"query refused: {kind} statements are not run; mien query only reads "
+                          "(SELECT, DESCRIBE, SHOW, SUMMARIZE over frames, events and inputs)")  # fmt: skip
     return statement
 
 
