@@ -71,6 +71,14 @@ def test_a_rotated_video_keeps_its_rotation_and_its_faces_land_on_them(media, tm
     assert written.drawn == 12
 
 
+def test_an_input_whose_audio_comes_first_keeps_it(media, tmp_path):
+    # single_face.mp4 starts with MP3 packets: the muxer must not start before the video stream exists.
+    source = media("single_face_video")
+    written = annotate(source, tmp_path / "with_mp3.mp4", mien.analyze(source), layers=["box", "mesh"])
+    assert written.audio_streams == 1 and _video_facts(written.path)["audio"] == 1
+    assert written.frames == len(_video_facts(source)["times"])
+
+
 def test_pose_axes_and_gaze_rays_point_the_documented_ways():
     # Yaw towards the image's right, pitch up, roll clockwise (docs/columns.md).
     right, up, forward = head_axes(np.array([[30.0, 0, 0]]))[0]

@@ -323,7 +323,7 @@ def _comparisons(people: pd.DataFrame, manifest: list[str]) -> str:
     for name in groupings:
         for label, measures in (("action unit rates", top_aus), ("expression rates", COMPARE_EMOTIONS)):
             parts.append(f"<h3>{html.escape(label)} by {html.escape(name)}</h3>")
-            parts.append(_figure(_boxes(people, name, measures), f"{label} by {name}", dpi=72))
+            parts.append(_figure(_boxes(people, name, measures), f"{label} by {name}", dpi=96))
     note = ("<p class=note>One box per value (quartiles, whiskers at 1.5 IQR, dots: people). A rate is the share "
             "of a person's frames in which an AU is present (intensity ≥ 1) or an expression is the most probable.</p>")
     return note + "".join(parts)

@@ -142,8 +142,10 @@ def _draw_mesh(image: np.ndarray, faces: FrameFaces, style: Style) -> None:
         return
     mesh = faces.mesh[_finite(faces.mesh)]
     if len(mesh):
-        edges = mesh[:, tesselation_edges()].reshape(-1, 2, 2)
-        _lines(image, edges, (180, 220, 255), 1)
+        # Drawn at 40% opacity: the full tesselation in solid lines hides the face at 360p.
+        overlay = image.copy()
+        _lines(overlay, mesh[:, tesselation_edges()].reshape(-1, 2, 2), (180, 220, 255), 1)
+        cv2.addWeighted(overlay, 0.4, image, 0.6, 0, dst=image)
 
 
 def head_axes(pose: np.ndarray) -> np.ndarray:

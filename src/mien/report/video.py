@@ -65,11 +65,17 @@ def annotate_video(source: str | os.PathLike, output: str | os.PathLike, faces: 
                     pass  # a codec the output container cannot hold; the video is still written
             upcoming = _Upcoming(iter(faces))
             frames = drawn = 0
+            # The muxer writes its header at the first packet, so every stream must exist by then:
+            # audio waits until the first video frame has opened the video stream.
+            waiting: list[av.Packet] = []
             for packet in container.demux([video, *audio]):
                 if packet.stream.index in copies:
                     if packet.dts is not None:  # demuxer flush packets carry nothing
                         packet.stream = copies[packet.stream.index]
-                        sink.mux(packet)
+                        if writer.stream is None:
+                            waiting.append(packet)
+                        else:
+                            sink.mux(packet)
                     continue
                 try:
                     decoded_frames = packet.decode()
@@ -83,6 +89,9 @@ def annotate_video(source: str | os.PathLike, output: str | os.PathLike, faces: 
                         drawn += 1
                     writer.write(image, decoded)
                     frames += 1
+                    for held in waiting:
+                        sink.mux(held)
+                    waiting.clear()
             writer.close()
     return Annotated(output, frames, drawn, len(copies))
 
