@@ -13,6 +13,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from multiprocessing.connection import wait
 
 from mien.batch.jobs import Job
@@ -89,10 +90,8 @@ class WorkerPool:
         dead.process.join()
         dead.jobs.close()
         dead.lifeline.close()
+        _remove_leftovers(self._results, dead.process.pid)
         self.workers[self.workers.index(dead)] = self._start()
-
-    def pids(self) -> list[int]:
-        return [w.process.pid for w in self.workers]
 
     def close(self, now: bool = False) -> None:
         """End every worker: after its current input, or ``now`` (their inputs are left unfinished)."""
@@ -108,6 +107,14 @@ class WorkerPool:
             worker.process.join()
             worker.jobs.close()
             worker.lifeline.close()
+            if now:
+                _remove_leftovers(self._results, worker.process.pid)
+
+
+def _remove_leftovers(results: str, pid: int) -> None:
+    """A worker killed mid-input leaves its temporary files (named by its pid): garbage."""
+    for leftover in Path(results).glob(f"*/.*.{pid}-*.part"):
+        leftover.unlink(missing_ok=True)
 
 
 def _death(process) -> str:

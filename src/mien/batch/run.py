@@ -194,13 +194,7 @@ class _Local:
     def close(self) -> None:
         if self.pool is None:
             return
-        unfinished = self.pool.busy
-        pids = self.pool.pids()
-        self.pool.close(now=unfinished)
-        if unfinished:  # killed mid-input: their temporary files (named by pid) are garbage
-            for pid in pids:
-                for leftover in Path(self.results).glob(f"*/.*.{pid}-*.part"):
-                    leftover.unlink(missing_ok=True)
+        self.pool.close(now=self.pool.busy)  # busy only when interrupted: their inputs are handed back
 
 
 class _Ray:
