@@ -227,3 +227,44 @@ def test_inputs_are_known_by_path_and_content_and_metadata_live_in_the_catalog(m
     assert f"{twice}:3: error: {photos / 'two.jpg'} is already on line 2; this row is ignored (one file carries one set of metadata)" in reported.stderr
     participants = mien("query", str(out), "SELECT participant FROM inputs WHERE path LIKE '%two.jpg'", "--format", "csv")
     assert participants.stdout.splitlines()[1] == "P02"
+
+
+def test_claims_done_is_final_and_a_silent_run_loses_its_claim(media, tmp_path):
+    """The catalog's rules on their own (real SQLite, as a second driver on another host sees them)."""
+    from mien.batch.catalog import STALE_AFTER, Catalog
+    from mien.batch.jobs import jobs_from
+
+    (job,) = jobs_from([media("happy")], "settings")[0]
+    ours, theirs = Catalog(tmp_path), Catalog(tmp_path)
+    ours.record_inputs([job])
+    ours.begin_run("ours")
+    theirs.begin_run("theirs")
+    assert ours.claim(job, "settings", "ours", retry_failed=False) == "claimed"
+    assert theirs.claim(job, "settings", "theirs", retry_failed=False) == "held"  # alive: left alone
+    # A driver on another host that stopped beating is gone: its claim is taken over.
+    with ours.writing() as db:
+        db.execute("UPDATE runs SET host = 'elsewhere', heartbeat = heartbeat - ? WHERE run_id = 'ours'", (STALE_AFTER + 1,))
+    assert theirs.claim(job, "settings", "theirs", retry_failed=False) == "claimed"
+    frames_file = tmp_path / job.outputs()[0]
+    frames_file.parent.mkdir()
+    frames_file.write_bytes(b"stands for a finished file")
+    theirs.finish(job.key, "theirs", {"frames": 1, "rows": 1})
+    ours.finish(job.key, "ours", {"error": "late failure from the run that was taken over"})
+    ours.finish(job.key, "ours", {"frames": 2, "rows": 2})
+    assert ours.crashed(job.key, "ours", "a late crash") is False
+    assert theirs.claim(job, "settings", "theirs", retry_failed=True) == "done"
+    row = read_catalog(tmp_path).iloc[0]
+    assert row.status == "done" and row.rows == 1 and row.error is None  # done, as first recorded
+    frames_file.unlink()  # only a finished file deleted from disk makes it due again
+    assert theirs.claim(job, "settings", "theirs", retry_failed=False) == "claimed"
+
+
+def test_a_catalog_of_the_earlier_format_is_refused_clearly(tmp_path):
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "catalog.sqlite") as db:
+        db.execute("CREATE TABLE inputs (key TEXT PRIMARY KEY, path TEXT, status TEXT)")
+    for command in (("query", str(tmp_path), "SELECT 1"), ("batch", str(tmp_path), "--out", str(tmp_path))):
+        refused = mien(*command)
+        assert refused.returncode == 1
+        assert f"{tmp_path} was written by an earlier mien (catalog format 1); use a new --out folder" in refused.stderr
