@@ -39,6 +39,7 @@ class ProgressPrinter:
 
     def _json(self, what, job, info, report, elapsed) -> None:
         record = {"event": what, "input": job.path if job else None, "done": report.done, "skipped": report.skipped,
+                  "elsewhere": report.elsewhere,
                   "failed": len(report.failed), "total": report.total, "elapsed_s": round(elapsed, 2),
                   "frames_per_second": round(report.frames / elapsed, 1) if elapsed else 0.0, "eta_s": self._eta(elapsed)}  # fmt: skip
         if info:
@@ -52,7 +53,7 @@ class ProgressPrinter:
             return
         if what not in ("finished", "unusable"):
             return
-        counted = report.done + report.skipped + len(report.failed)
+        counted = report.done + report.skipped + report.elsewhere + len(report.failed)
         speed = report.frames / elapsed if elapsed else 0.0
         eta = self._eta(elapsed)
         state = f"error: {info['error']}" if info.get("error") and not info.get("stopped_at") else f"{info.get('frames', 0)} frames"
