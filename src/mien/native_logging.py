@@ -9,21 +9,38 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Iterator
+
+
+# File descriptor 2 belongs to the whole process: sessions in several threads share one silencing
+# (the first to enter points fd 2 at /dev/null, the last to leave restores it), or one thread's
+# restore would undo another's silence, or leave stderr pointing at /dev/null for good.
+_lock = threading.Lock()
+_depth = 0
+_saved: int | None = None
 
 
 @contextlib.contextmanager
 def native_stderr_silenced(active: bool = True) -> Iterator[None]:
+    global _depth, _saved
     if not active or os.environ.get("MIEN_NATIVE_LOGS"):
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    with _lock:
+        if _depth == 0:
+            sys.stderr.flush()
+            _saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        _depth += 1
     try:
-        os.dup2(devnull, 2)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                os.dup2(_saved, 2)
+                os.close(_saved)
+                _saved = None

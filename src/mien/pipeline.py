@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +19,8 @@ from mien.events.detectors import Event, EventDetector
 from mien.frame import Faces, Frame
 from mien.io.prefetch import prefetch
 from mien.io.sources import Input, expand, read_frames
-from mien.models.registry import resolve, resolve_trainable
+from mien.calibration import TABLE as AU_TABLE
+from mien.models.registry import Resolved, resolve, resolve_trainable, sha256_of
 from mien.rows import RowBuilder
 from mien.stages.affect import Affect
 from mien.stages.aus import ActionUnits
@@ -54,6 +56,7 @@ class Options:
     smooth: bool | None = None
     landmarker_model: str | None = None
     expression_model: str | None = None
+    au_model: str | None = None  # a calibration table from `mien train aus`; None: the shipped one
 
 
 @dataclass
@@ -84,31 +87,85 @@ class Report:
 BATCH_ROWS = 512  # rows per Arrow batch / Parquet row group: small enough to keep memory flat
 
 
-class Analyzer:
-    """Loads the models once and analyses inputs one after another.
+class Models:
+    """The loaded model set: resolved, hash-checked and loaded once; never changed afterwards, so
+    any number of sessions in any number of threads share it.
 
-    >>> with Analyzer() as analyzer:
-    ...     report = analyzer.run(["clip.mp4"], on_batch=print)
+    ONNX Runtime sessions and the AU table are safe to call from several threads at once.
+    MediaPipe tasks are not: the set keeps the landmarker's file, and each Session builds its own
+    task from it.
+
+    >>> models = Models(max_faces=4)
+    >>> with models.session() as session:
+    ...     report = session.run(["clip.mp4"], on_batch=print)
     """
 
     def __init__(self, options: Options | None = None, **overrides):
-        self.options = options or Options()
+        options = replace(options) if options is not None else Options()  # a copy: ours alone
         for key, value in overrides.items():
-            if not hasattr(self.options, key):
+            if not hasattr(options, key):
                 raise TypeError(f"unknown option {key!r}")
-            setattr(self.options, key, value)
+            setattr(options, key, value)
+        self.options = options
         landmarker_file = resolve("face_landmarker", self.options.landmarker_model)
         expression_file = resolve_trainable("expression", self.options.expression_model)
-        self.model_files = {"face_landmarker": landmarker_file, "expression": expression_file}
-        self.landmarker = FaceLandmarker(str(landmarker_file.path), max_faces=self.options.max_faces)
+        au_table = Path(self.options.au_model) if self.options.au_model else AU_TABLE
+        if not au_table.is_file():
+            raise ValueError(f"--au-model {au_table}: no such file")
+        self.model_files = {"face_landmarker": landmarker_file, "expression": expression_file,
+                            "au_model": Resolved(au_table, "explicit" if self.options.au_model else "shipped",
+                                                 sha256_of(au_table))}  # fmt: skip
+        self.landmarker_path = str(landmarker_file.path)
+        # Stateless stages and read-only models: shared by every session.
+        self.pose, self.gaze, self.eyes = HeadPose(), Gaze(), EyeClosure()
+        self.action_units = ActionUnits(self.options.au_model)
+        self.expression = ExpressionModel(str(expression_file.path))
+        self.affect, self.pain = Affect(), Pain()
+
+    def session(self, on_events: Callable[[list[Event]], None] | None = None) -> Session:
+        """A new per-input session on these models (use from one thread at a time)."""
+        return Session(self, on_events)
+
+    def run(self, specs: Iterable[str], on_batch: Callable[[pa.RecordBatch], None],
+            on_outcome: Callable[[Outcome], None] | None = None,
+            on_events: Callable[[list[Event]], None] | None = None) -> Report:  # fmt: skip
+        """Session.run in a session of its own, closed afterwards."""
+        with self.session(on_events) as session:
+            return session.run(specs, on_batch, on_outcome)
+
+    def output_schema(self) -> pa.Schema:
+        """The Arrow schema of these models' rows, with provenance in its metadata."""
+        schema = RowBuilder(mesh=self.options.mesh, blendshapes=self.options.blendshapes).schema
+        return schema.with_metadata(self.metadata())
+
+    def metadata(self) -> dict[str, str]:
+        """Provenance written into every output file: version, settings, model hashes."""
+        return {
+            "mien_version": __version__,
+            "mien_settings": json.dumps(asdict(self.options), sort_keys=True),
+            "mien_models": json.dumps(
+                {name: {"file": found.path.name, "sha256": found.sha256, "source": found.source}
+                 for name, found in self.model_files.items()},
+                sort_keys=True,
+            ),  # fmt: skip
+        }
+
+
+class Session:
+    """One input at a time, over time, on a shared model set: the landmarker task (MediaPipe tasks
+    are not thread-safe), its timestamps and graph, the tracker, the smoother, the event detector
+    and the events callback. Use a session from one thread at a time; open one per thread, stream
+    or connection. ``close()`` ends its MediaPipe tasks (tasks left open print errors at exit).
+    """
+
+    def __init__(self, models: Models, on_events: Callable[[list[Event]], None] | None = None):
+        self.models = models
+        self.options = models.options
+        self.landmarker = FaceLandmarker(models.landmarker_path, max_faces=self.options.max_faces)
         self.tracker = FaceTracker()
         self.smoother, self.smoothing = Smoother(), False
         self.event_detector = EventDetector()
-        self.on_events: Callable[[list[Event]], None] | None = None
-        self.pose, self.gaze, self.eyes = HeadPose(), Gaze(), EyeClosure()
-        self.action_units = ActionUnits()
-        self.expression = ExpressionModel(str(expression_file.path))
-        self.affect, self.pain = Affect(), Pain()
+        self.on_events = on_events
 
     # -- per frame -----------------------------------------------------------------------------
 
@@ -120,15 +177,15 @@ class Analyzer:
         return self._measure(frame, faces)
 
     def _measure(self, frame: Frame, faces: Faces) -> Faces:
-        self.pose(faces)
-        self.gaze(faces)
-        self.eyes(faces)
-        self.expression(frame, faces)
-        self.action_units(faces)  # reads the expression probabilities
+        self.models.pose(faces)
+        self.models.gaze(faces)
+        self.models.eyes(faces)
+        self.models.expression(frame, faces)
+        self.models.action_units(faces)  # reads the expression probabilities
         if self.smoothing:
             self.smoother(frame, faces)
-        self.affect(faces)
-        self.pain(faces)
+        self.models.affect(faces)
+        self.models.pain(faces)
         return faces
 
     def perceive_crop(self, frame: Frame) -> Faces:
@@ -140,8 +197,8 @@ class Analyzer:
             return self._measure(frame, faces)
         faces = Faces.unmeasured(frame.image.shape)
         faces.face_ids = np.zeros(1, np.int32)
-        faces.emotions = self.expression.probabilities_of_crops(whole_image_crop(frame.image))
-        self.affect(faces)
+        faces.emotions = self.models.expression.probabilities_of_crops(whole_image_crop(frame.image))
+        self.models.affect(faces)
         return faces
 
     # -- per input -----------------------------------------------------------------------------
@@ -168,6 +225,8 @@ class Analyzer:
                 if events is not None and len(faces):
                     self._emit(events.update(frame.timestamp, faces.face_ids, faces.aus, faces.emotions,
                                              faces.eye_closure, faces.pspi))  # fmt: skip
+                elif events is not None:  # nobody in the picture: episodes of who left end now
+                    self._emit(events.absent(frame.timestamp))
                 if len(rows) >= BATCH_ROWS:
                     yield rows.flush()
         except (InputStopped, KeyboardInterrupt):  # KeyboardInterrupt: Ctrl-C, and SIGTERM in the CLI
@@ -187,13 +246,12 @@ class Analyzer:
             self.on_events(events)
 
     def run(self, specs: Iterable[str], on_batch: Callable[[pa.RecordBatch], None],
-            on_outcome: Callable[[Outcome], None] | None = None,
-            on_events: Callable[[list[Event]], None] | None = None) -> Report:  # fmt: skip
-        """Analyse every input; a failing input never stops the others.
+            on_outcome: Callable[[Outcome], None] | None = None) -> Report:  # fmt: skip
+        """Analyse every input, one after another; a failing input never stops the others.
 
-        on_batch gets the rows as Arrow batches; on_events gets behaviour events (blinks,
-        episodes...) of videos and streams as soon as each is over; on_outcome each input's fate."""
-        self.on_events = on_events
+        on_batch gets the rows as Arrow batches; the session's on_events gets behaviour events
+        (blinks, episodes...) of videos and streams as soon as each is over; on_outcome each
+        input's fate."""
         inputs, bad_specs = expand(list(specs))
         report = Report()
 
@@ -223,29 +281,48 @@ class Analyzer:
         self.landmarker.close()  # reopened by the next run; nothing is left open at exit
         return report
 
-    def output_schema(self) -> pa.Schema:
-        """The Arrow schema of this analyzer's rows, with provenance in its metadata."""
-        schema = RowBuilder(mesh=self.options.mesh, blendshapes=self.options.blendshapes).schema
-        return schema.with_metadata(self.metadata())
-
-    def metadata(self) -> dict[str, str]:
-        """Provenance written into every output file: version, settings, model hashes."""
-        return {
-            "mien_version": __version__,
-            "mien_settings": json.dumps(asdict(self.options), sort_keys=True),
-            "mien_models": json.dumps(
-                {name: {"file": found.path.name, "sha256": found.sha256, "source": found.source}
-                 for name, found in self.model_files.items()},
-                sort_keys=True,
-            ),  # fmt: skip
-        }
-
     def close(self) -> None:
         self.landmarker.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Analyzer(Models):
+    """A model set with one session of its own, for callers that analyse one thing at a time.
+
+    >>> with Analyzer() as analyzer:
+    ...     report = analyzer.run(["clip.mp4"], on_batch=print)
+
+    ``run`` opens a fresh session each time; ``perceive``/``perceive_crop``/``batches`` use the
+    analyzer's own session. To analyse in several threads, give each its own ``session()``.
+    """
+
+    def __init__(self, options: Options | None = None, **overrides):
+        super().__init__(options, **overrides)
+        self._own = Session(self)
+
+    @property
+    def landmarker(self) -> FaceLandmarker:
+        return self._own.landmarker
+
+    def perceive(self, frame: Frame) -> Faces:
+        return self._own.perceive(frame)
+
+    def perceive_crop(self, frame: Frame) -> Faces:
+        return self._own.perceive_crop(frame)
+
+    def batches(self, source: Input) -> Iterator[pa.RecordBatch]:
+        return self._own.batches(source)
+
+    def close(self) -> None:
+        self._own.close()
 
     def __enter__(self) -> Analyzer:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-

@@ -129,8 +129,11 @@ class EventDetector:
 
     def update(self, time: float, face_ids: np.ndarray, aus: np.ndarray, emotions: np.ndarray,
                eye_closure: np.ndarray, pspi: np.ndarray) -> list[Event]:  # fmt: skip
-        """One frame: (N,) ids, (N, len(AU_CODES)), (N, 8), (N, 2), (N,). Faces with id -1 are skipped."""
-        events: list[Event] = []
+        """One frame: (N,) ids, (N, len(AU_CODES)), (N, 8), (N, 2), (N,). Faces with id -1 are skipped.
+
+        People not in this frame have their open episodes ended once they have been gone too
+        long, so a live stream reports them when they leave, not when the stream ends."""
+        events = self.absent(time, {int(i) for i in face_ids})
         for i, face_id in enumerate(face_ids):
             if face_id < 0:
                 continue
@@ -139,6 +142,15 @@ class EventDetector:
             person.remember(time, emotions[i], values[("eyes", "eyes")])
             ended = [(key, tracker.update(time, values[key])) for key, tracker in person.trackers.items()]
             events += self._events(int(face_id), person, ended)
+        return events
+
+    def absent(self, time: float, present: set[int] = frozenset()) -> list[Event]:
+        """End the open episodes of people not ``present`` who have been unseen too long."""
+        events: list[Event] = []
+        for face_id, person in self.people.items():
+            if face_id not in present:
+                ended = [(key, tracker.flush_if_gone(time)) for key, tracker in person.trackers.items()]
+                events += self._events(face_id, person, ended)
         return events
 
     def finish(self) -> list[Event]:
