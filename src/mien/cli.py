@@ -11,12 +11,21 @@ from typing import Annotated, Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measure facial behaviour in images, video and live streams.")  # fmt: skip
 
 
 def _say(message: str) -> None:
     typer.echo(message, err=True)
+
+
+def _refuse(*problems: str | None) -> None:
+    """Say every problem with the options, one line each, and stop before any work (exit 2)."""
+    found = [problem for problem in problems if problem]
+    for problem in found:
+        _say(f"mien: error: {problem}")
+    if found:
+        raise typer.Exit(2)
 
 
 def _default_output(inputs: list[str]) -> Path:
@@ -50,9 +59,14 @@ def analyze(
     from mien.io.sinks import Sink, format_for
     from mien.pipeline import Analyzer, Options, Outcome
 
+    from mien.checks import at_least, writable_file
+
     output = output or _default_output(inputs)
     live = events is not None and str(events) == "-"
     events_file = None if events is None or live else events
+    _refuse(at_least("--max-faces", max_faces, 1), at_least("--max-frames", max_frames, 1),
+            writable_file("-o", output), events_file and writable_file("--events", events_file),
+            annotate and writable_file("--annotate", annotate))  # fmt: skip
     try:
         fmt = format_for(output, format)
         if events_file is not None:
@@ -212,6 +226,13 @@ def batch(
     from mien.batch.run import run_batch
     from mien.pipeline import Options
 
+    from mien.checks import at_least, writable_folder
+
+    _refuse(at_least("--workers", workers, 1), at_least("--max-faces", max_faces, 1),
+            at_least("--max-frames", max_frames, 1), writable_folder("--out", out),
+            backend not in ("local", "ray") and f"--backend {backend}: choose local or ray")  # fmt: skip
+    if backend == "ray":
+        _refuse(_ray_reachable(address))
     printer = ProgressPrinter("json" if as_json else "quiet" if quiet else "human")
     options = Options(max_faces=max_faces, max_frames=max_frames, smooth=smooth)
     with _clear_errors():
@@ -232,6 +253,31 @@ def batch(
              f"results in {out} (mien query {out} \"SELECT ...\")")  # fmt: skip
     if report.failed:
         raise typer.Exit(1)
+
+
+def _ray_reachable(address: str | None) -> str | None:
+    """Connect to Ray before anything is written, so a cluster that is not there costs one line
+    and leaves no results folder behind (the batch then uses this connection)."""
+    try:
+        import ray
+    except ModuleNotFoundError:
+        return "--backend ray needs Ray: pip install 'mien[ray]'"
+    if address and address.startswith("ray://"):
+        try:
+            import ray.util.client  # noqa: F401  (ray[client]: grpc)
+            import grpc  # noqa: F401
+        except ModuleNotFoundError:
+            return f"--address {address}: ray:// addresses need Ray's client: pip install 'mien[ray]'"
+    from mien.native_logging import native_stderr_silenced
+
+    try:
+        with native_stderr_silenced():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        where = f"--address {address}" if address else "--backend ray"
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return f"{where}: cannot reach a Ray cluster ({reason}); start one with `ray start --head`, or leave --address out for a Ray of this machine"
+    return None
 
 
 @app.command()
@@ -386,7 +432,13 @@ def _clear_errors():
 
 
 def main() -> None:
-    sys.exit(app())
+    try:
+        sys.exit(app())
+    except Exception as error:  # what no check caught is a bug: one line, the traceback in a file
+        from mien.bug_log import log_bug
+
+        _say(f"mien: {log_bug(error)}")
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from mien.bug_log import log_bug
 from mien.errors import InputError, InputStopped
 from mien.events.detectors import Event, EventDetector
 from mien.frame import Faces, Frame
@@ -275,7 +276,7 @@ class Session:
             except InputError as error:
                 outcome.error = error.reason
             except Exception as error:  # a bug must not cost the other inputs their results
-                outcome.error = f"internal error ({type(error).__name__}: {error}); please report it"
+                outcome.error = log_bug(error)
             outcome.seconds = time.perf_counter() - started
             record(outcome)
         self.landmarker.close()  # reopened by the next run; nothing is left open at exit

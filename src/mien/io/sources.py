@@ -82,6 +82,11 @@ def expand(specs: list[str]) -> tuple[list[Input], list[InputError]]:
 
 def read_frames(source: Input, max_frames: int | None = None) -> Iterator[Frame]:
     """Frames of one input; raises InputError / InputStopped with the reason."""
+    if source.kind != "stream":
+        try:
+            os.stat(source.locator)  # a link loop, a dangling link, a file gone since listed
+        except OSError as error:
+            raise InputError(source.locator, f"cannot read: {error.strerror or error}") from None
     if source.kind == "image":
         try:
             yield read_image(source.locator)

@@ -1,0 +1,34 @@
+"""Real bugs: one line for the user that names a file holding the traceback, for the report.
+
+Everything a user can cause (a bad option, an unreadable input, a full disk) is said in one line
+without a traceback elsewhere; what reaches here is mien's fault, and the traceback is what the
+maintainers need, so it is kept rather than printed over the user's terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from mien.models.registry import cache_dir
+from mien.version import __version__
+
+
+def log_bug(error: BaseException) -> str:
+    """Write ``error``'s traceback to a log file; the line to show the user, naming that file."""
+    text = f"mien {__version__}\n" + "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    name = f"internal-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    for folder in (cache_dir() / "logs", Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            where = folder / name
+            with open(where, "a", encoding="utf-8") as log:
+                log.write(text + "\n")
+            break
+        except OSError:
+            where = None
+    kept = f"the traceback is in {where}" if where else "the traceback could not be saved"
+    return f"internal error ({type(error).__name__}: {error}); this is a bug in mien: {kept}; please report it"
