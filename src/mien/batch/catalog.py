@@ -164,6 +164,11 @@ class Catalog:
     def claim(self, job, settings_key: str, run_id: str, retry_failed: bool) -> str:
         """Try to take ``job`` for this run: "claimed", or why not: "done", "failed", "held"."""
         frames_file, events_file = job.outputs()
+        # Looked at without the write lock first: drivers waiting on another run's many claims
+        # must not queue for the lock just to learn that nothing changed.
+        row = self.db.execute("SELECT status, run_id FROM analyses WHERE key = ?", (job.key,)).fetchone()
+        if row is not None and row[0] == "running" and row[1] != run_id and self._alive(row[1]):
+            return "held"
         with self.writing():
             row = self.db.execute("SELECT status, run_id, frames_file FROM analyses WHERE key = ?", (job.key,)).fetchone()
             if row is not None:
