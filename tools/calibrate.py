@@ -16,7 +16,7 @@ What the script computes, and from what:
 * the head-frame reference shape: generalised Procrustes mean of FER+ neutral faces (split 0);
 * eye closure: the open EAR is the median on FER+ neutral faces, the closed EAR the 1st percentile
   over all faces (split 0);
-* one logistic model per fitted AU over its region's signals (`mien.train.aus`);
+* one logistic model per fitted AU over the signals of its own movement (`mien.train.aus`);
 * AU28 (no expression uses it, so no target exists): a ramp of mouthRoll from its 95th percentile
   on neutral faces to its 99th over all faces;
 * AU43/AU45: closure ramps from 0.4 to 0.9 (a decision, not a measurement: lids 40% shut is the
@@ -39,11 +39,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from mien.models.registry import MODELS, resolve_trainable  # noqa: E402
 from mien.schema import AU_CODES, BLENDSHAPES, EMOTIONS  # noqa: E402
-from mien.stages.au_signals import SIGNALS, signal_matrix  # noqa: E402
+from mien.stages.au_signals import signal_matrix  # noqa: E402
 from mien.stages.eyes import eye_aspect_ratios  # noqa: E402
 from mien.train import au_priors  # noqa: E402
 from mien.train.au_metrics import roc_auc, spearman  # noqa: E402
-from mien.train.aus import AU_REGIONS, PRESENT_AT, fit_region_model, reference_anchors, region_entry  # noqa: E402
+from mien.train.aus import FITTED_AUS, PRESENT_AT, au_columns, fit_au_model, fitted_entry, reference_anchors, trust_of  # noqa: E402
 from mien.train.datasets import load_ferplus_npz  # noqa: E402
 from mien.train.measure import measure_faces  # noqa: E402
 
@@ -64,10 +64,9 @@ NATURAL_BLENDSHAPES = {
     "AU24": ("mouthPressLeft", "mouthPressRight"), "AU25": ("jawOpen",), "AU26": ("jawOpen",),
 }  # fmt: skip
 
-# Trust from the region model alone (the part that sees the face's own movement), scored by the
-# EMFACS prototype test on FER+ test: does the AU rank faces of the expressions that use it above
-# the rest? ≥ 0.80 good, ≥ 0.70 moderate, below: weak (flagged in the schema and docs).
-TRUST_RULE = ((0.80, "good"), (0.70, "moderate"))
+# Trust comes from the movement model alone (the part that sees the face's own movement), scored by
+# the EMFACS prototype test on FER+ test: does the AU rank faces of the expressions that use it
+# above the rest? (mien.train.aus.trust_of: ≥ 0.80 good, ≥ 0.70 moderate, below weak.)
 
 log = logging.getLogger("calibrate")
 
@@ -75,13 +74,6 @@ log = logging.getLogger("calibrate")
 def majority_labels(targets: np.ndarray) -> np.ndarray:
     """FER+ majority class per face, -1 where no emotion is usable."""
     return np.where(targets.sum(axis=1) > 0, targets.argmax(axis=1), -1)
-
-
-def trust_of(auc: float) -> str:
-    for floor, name in TRUST_RULE:
-        if auc >= floor:
-            return name
-    return "weak"
 
 
 def expected_classes(au: str) -> np.ndarray:
@@ -117,26 +109,25 @@ def main(argv=None) -> None:
     open_ear = float(np.median(ears[neutral_train]))
     closed_ear = float(np.percentile(ears[train], 1))
 
-    fitted_aus = [au for au in AU_CODES if au in AU_REGIONS]
+    fitted_aus = [au for au in AU_CODES if au in FITTED_AUS]
     prior = au_priors.prior_matrix(fitted_aus)  # (8, n)
     weak = targets @ prior  # (N, n): chance a coder codes each AU, from the votes
     expression_prior = m.emotions.astype(np.float64) @ prior
 
     entries, rows = {}, []
     for j, au in enumerate(fitted_aus):
-        model, l2 = fit_region_model(au, signals, weak[:, j], train, val)
-        columns = [SIGNALS.index(n) for n in model_signals(au)]
-        region_logit = model.logit(signals[:, columns])
+        model, l2 = fit_au_model(au, signals, weak[:, j], train, val)
+        movement_logit = model.logit(signals[:, au_columns(au)])
         base_rate = float(weak[train, j].mean())
-        fused_logit = region_logit + _logit(expression_prior[:, j]) - _logit(base_rate)
-        evidence = au_evidence(au, region_logit, fused_logit, expression_prior[:, j], weak[:, j],
+        fused_logit = movement_logit + _logit(expression_prior[:, j]) - _logit(base_rate)
+        evidence = au_evidence(au, movement_logit, fused_logit, expression_prior[:, j], weak[:, j],
                                m.blendshapes, labels, test)  # fmt: skip
         evidence["l2"] = l2
         # An AU that no expression shows reliably (AU23: a variant of anger in 29% of posers) only
         # learns that expression's mouth here; it cannot earn more than "weak".
         reliable = max(au_priors.probability(au, e) for e in EMOTIONS) >= 0.5
-        trust = trust_of(evidence["prototype_auc"]["region"]) if reliable else "weak"
-        entries[au] = region_entry(au, model, prior[:, j], base_rate, 1.0, trust, evidence)
+        trust = trust_of(evidence["prototype_auc"]["movement"]) if reliable else "weak"
+        entries[au] = fitted_entry(au, model, prior[:, j], base_rate, 1.0, trust, evidence)
         rows.append((au, evidence, trust))
         log.info("%s %s", au, json.dumps(evidence))
 
@@ -169,23 +160,17 @@ def main(argv=None) -> None:
     log.info("wrote %s and %s", args.table, args.evidence)
 
 
-def model_signals(au: str) -> tuple[str, ...]:
-    from mien.stages.au_signals import region_features
-
-    return region_features(AU_REGIONS[au])
-
-
 def _logit(p):
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
 
 
-def au_evidence(au, region_logit, fused_logit, expression_prior, weak, blendshapes, labels, test) -> dict:
+def au_evidence(au, movement_logit, fused_logit, expression_prior, weak, blendshapes, labels, test) -> dict:
     """FER+ test numbers for one AU: the EMFACS prototype test for each way of scoring it, and how
     much the fused score varies within each expression that uses the AU."""
     expected = np.isin(labels, expected_classes(au))
     natural = blendshapes[:, [BLENDSHAPES.index(n) for n in NATURAL_BLENDSHAPES[au]]].mean(axis=1)
-    scores = {"region": region_logit, "expression": expression_prior, "fused": fused_logit, "blendshape": natural}
+    scores = {"movement": movement_logit, "expression": expression_prior, "fused": fused_logit, "blendshape": natural}
     out = {"prototype_auc": {name: round(roc_auc(s[test], expected[test]), 4) for name, s in scores.items()}}
     within = {}
     for c in expected_classes(au):
@@ -194,10 +179,10 @@ def au_evidence(au, region_logit, fused_logit, expression_prior, weak, blendshap
             continue
         within[EMOTIONS[c]] = {
             "faces": int(members.sum()),
-            # share of the fused score's spread inside this expression that the region model explains
-            "rho_fused_region": round(spearman(fused_logit[members], region_logit[members]), 3),
+            # how far the fused score follows the movement model inside this expression
+            "rho_fused_movement": round(spearman(fused_logit[members], movement_logit[members]), 3),
             # does the face's own movement follow the annotators' mixed votes inside the class?
-            "rho_region_votes": round(spearman(region_logit[members], weak[members]), 3),
+            "rho_movement_votes": round(spearman(movement_logit[members], weak[members]), 3),
         }
     out["within_expression"] = within
     return out
@@ -209,26 +194,26 @@ def evidence_markdown(rows, n_test: int) -> str:
         "",
         f"{n_test} FER+ test faces (split 2) with landmarks and a usable FER+ label. No FACS codes exist for",
         "FER: the **prototype AUC** asks whether an AU ranks faces of the expressions in which at least half",
-        "of posers show it (Du et al. 2014; EMFACS contempt) above all other faces. Columns: the region",
-        "model alone (the face's own movement), the expression term alone, the two fused (what mien",
+        "of posers show it (Du et al. 2014; EMFACS contempt) above all other faces. Columns: the movement",
+        "model alone (signals of the AU's own movement), the expression term alone, the two fused (what mien",
         "reports), and the blendshape a reader of the ARKit definitions would take for the AU.",
-        "**Within**: Spearman rho, inside each such expression, between the fused score and the region",
+        "**Within**: Spearman rho, inside each such expression, between the fused score and the movement",
         "model (how far the reported AU still follows the face's movement when the expression is fixed).",
         "",
-        "| AU | expressions that use it | region | expression | fused | blendshape | within: rho(fused, region) | trust |",
+        "| AU | expressions that use it | movement | expression | fused | blendshape | within: rho(fused, movement) | trust |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for au, evidence, trust in rows:
         auc = evidence["prototype_auc"]
         within = evidence["within_expression"]
         users = ", ".join(EMOTIONS[c] for c in expected_classes(au))
-        rho = ", ".join(f"{e} {v['rho_fused_region']:.2f}" for e, v in within.items()) or "–"
-        lines.append(f"| {au} | {users} | {auc['region']:.3f} | {auc['expression']:.3f} | {auc['fused']:.3f} | "
+        rho = ", ".join(f"{e} {v['rho_fused_movement']:.2f}" for e, v in within.items()) or "–"
+        lines.append(f"| {au} | {users} | {auc['movement']:.3f} | {auc['expression']:.3f} | {auc['fused']:.3f} | "
                      f"{auc['blendshape']:.3f} | {rho} | {trust} |")  # fmt: skip
-    means = {k: np.nanmean([e["prototype_auc"][k] for _, e, _ in rows]) for k in ("region", "expression", "fused", "blendshape")}
-    lines.append(f"| **mean** | | {means['region']:.3f} | {means['expression']:.3f} | {means['fused']:.3f} | "
+    means = {k: np.nanmean([e["prototype_auc"][k] for _, e, _ in rows]) for k in ("movement", "expression", "fused", "blendshape")}
+    lines.append(f"| **mean** | | {means['movement']:.3f} | {means['expression']:.3f} | {means['fused']:.3f} | "
                  f"{means['blendshape']:.3f} | | |")  # fmt: skip
-    lines += ["", f"Presence: intensity ≥ {PRESENT_AT} (P ≥ 0.5). Trust rule: region AUC ≥ 0.80 good, ≥ 0.70 moderate, else weak.", ""]
+    lines += ["", f"Presence: intensity ≥ {PRESENT_AT} (P ≥ 0.5). Trust rule: movement AUC ≥ 0.80 good, ≥ 0.70 moderate, else weak.", ""]
     return "\n".join(lines)
 
 

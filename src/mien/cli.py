@@ -44,11 +44,12 @@ def analyze(
     mesh: Annotated[bool, typer.Option("--mesh", help="Add the 478-point 3-D mesh.")] = False,
     blendshapes: Annotated[bool, typer.Option("--blendshapes", help="Add the 52 MediaPipe blendshape scores.")] = False,
     max_frames: Annotated[Optional[int], typer.Option("--max-frames", help="Stop each video or stream after this many frames.")] = None,
-    max_faces: Annotated[int, typer.Option("--max-faces", help="Most faces looked for per frame.")] = 8,
+    max_faces: Annotated[int, typer.Option("--max-faces", help="Most faces analysed per frame (faces beyond it are counted and reported).")] = 20,
     faces_are_crops: Annotated[bool, typer.Option("--faces-are-crops", help="Dataset mode: each image is already one face crop.")] = False,
     events: Annotated[Optional[Path], typer.Option("--events", help="Also write behaviour events (blinks, episodes...) to this file (.csv, .parquet, .jsonl), or '-': JSON lines on stdout as each event ends (live streams).")] = None,
     smooth: Annotated[Optional[bool], typer.Option("--smooth/--no-smooth", help="One Euro smoothing over time per person (default: on for video, off for stills).")] = None,
     expression_model: Annotated[Optional[str], typer.Option("--expression-model", help="An expression model you trained (mien train expression).")] = None,
+    au_model: Annotated[Optional[str], typer.Option("--au-model", help="An AU model you fitted on FACS codes (mien train aus).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
     force: Annotated[bool, typer.Option("--force", "--overwrite", help="Replace output files that already exist.")] = False,
     annotate: Annotated[Optional[Path], typer.Option("--annotate", help="Also write the video with the results drawn on it (one video file input; mien annotate's default layers).")] = None,
@@ -56,7 +57,7 @@ def analyze(
     """Analyse inputs into one table: a row per face per frame."""
     from mien.interrupts import Terminated, sigterm_as_interrupt
     from mien.io.outputs import check_outputs
-    from mien.io.sinks import Sink, format_for
+    from mien.io.sinks import OutputFailed, Sink, format_for
     from mien.pipeline import Analyzer, Options, Outcome
 
     from mien.checks import at_least, writable_file
@@ -76,12 +77,17 @@ def analyze(
         _say(f"mien: error: {error}")
         raise typer.Exit(2) from None
     options = Options(mesh=mesh, blendshapes=blendshapes, max_frames=max_frames, max_faces=max_faces,
-                      faces_are_crops=faces_are_crops, smooth=smooth, expression_model=expression_model)  # fmt: skip
+                      faces_are_crops=faces_are_crops, smooth=smooth, expression_model=expression_model,
+                      au_model=au_model)  # fmt: skip
     if annotate is not None and not (len(inputs) == 1 and Path(inputs[0]).is_file()):
         _say("mien: error: --annotate needs exactly one video file (it reads the video again after analysis)")
         raise typer.Exit(2)
 
     def show(outcome: Outcome) -> None:
+        if outcome.faces_left_out:
+            _say(f"mien: warning: {outcome.input}: {_left_out(outcome, max_faces)}")
+        for notice in outcome.notices:
+            _say(f"mien: warning: {outcome.input}: {notice}")
         if outcome.stopped_at is not None:
             _say(f"mien: warning: {outcome.input}: stopped at frame {outcome.stopped_at}: "
                  f"{outcome.error} ({outcome.rows} rows kept)")  # fmt: skip
@@ -110,12 +116,13 @@ def analyze(
         copy = RowsCopy(analyzer.output_schema().remove_metadata())
     existed = output.exists()
     with analyzer, sigterm_as_interrupt():
-        sink = Sink(output, analyzer.output_schema().remove_metadata(), fmt, analyzer.metadata(), replace=force)
+        sink = Sink(output, analyzer.output_schema().remove_metadata(), fmt, analyzer.metadata(), replace=force,
+                    stop_on_error=True)  # a disk that cannot take the rows stops the run, not one input
         try:
             with sink:
                 on_batch = sink.write if copy is None else lambda batch: (sink.write(batch), copy.write(batch))
                 report = analyzer.run(inputs, on_batch=on_batch, on_outcome=show, on_events=on_events)
-        except (KeyboardInterrupt, OSError) as stop:
+        except (KeyboardInterrupt, OSError, OutputFailed) as stop:
             # The rows are in sink.partial (the Sink kept them); keep the events beside them.
             _say(_stopped_message(stop, output, existed, sink, events_file, found, analyzer.metadata()))
             if not isinstance(stop, KeyboardInterrupt):
@@ -141,6 +148,12 @@ def analyze(
         raise typer.Exit(1)
 
 
+def _left_out(outcome, max_faces: int) -> str:
+    frames = f"in {outcome.frames_capped} frames" if outcome.frames_capped > 1 else "in one frame"
+    return (f"more faces than --max-faces {max_faces}: about {outcome.faces_left_out} more {frames} were "
+            f"not analysed; raise --max-faces to analyse them")
+
+
 def _stopped_message(stop: BaseException, output: Path, existed: bool, sink, events_file: Path | None,
                      found: list, metadata: dict) -> str:  # fmt: skip
     """What was kept when `mien analyze` stopped early, and where (events are written here)."""
@@ -153,7 +166,12 @@ def _stopped_message(stop: BaseException, output: Path, existed: bool, sink, eve
     else:
         why = f"error: {stop}"
     left = f"{output} was left as it was" if existed else f"{output} was not written"
-    kept = [f"the {sink.rows} rows analysed so far are in {sink.partial}"] if sink.partial else ["no row was analysed"]
+    if sink.partial is None:
+        kept = ["no row was analysed" if isinstance(stop, KeyboardInterrupt) else "no row was kept"]
+    elif isinstance(stop, KeyboardInterrupt):
+        kept = [f"the {sink.rows} rows analysed so far are in {sink.partial}"]
+    else:
+        kept = [f"the {sink.rows} rows written before the error are in {sink.partial} (the error may have cut it short)"]
     if events_file is not None and found:
         kept_events = write_table(events_table(found), partial_name(events_file), metadata)
         kept.append(f"the {len(found)} events found so far in {kept_events}")
@@ -215,7 +233,7 @@ def batch(
     address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster: auto, or ray://host:port (default: a local Ray).")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Analyse again the inputs that failed before.")] = False,
     allow_mixed_settings: Annotated[bool, typer.Option("--allow-mixed-settings", help="Add results made with other settings to this folder.")] = False,
-    max_faces: Annotated[int, typer.Option("--max-faces")] = 8,
+    max_faces: Annotated[int, typer.Option("--max-faces")] = 20,
     max_frames: Annotated[Optional[int], typer.Option("--max-frames")] = None,
     smooth: Annotated[Optional[bool], typer.Option("--smooth/--no-smooth")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
@@ -416,6 +434,41 @@ def evaluate_expression(
     with _clear_errors():
         evaluation = evaluate(data, model=model, split=split)
     typer.echo(json.dumps(evaluation.as_dict(), indent=2) if as_json else evaluation.report())
+
+
+CODED_HELP = ("A CSV (path + one column per AU, AU1/AU01: 0/1 or 0-5, or a 'facs' column like 1B+2C+25; "
+              "optional split, emotion), or a folder of sessions (frames + SESSION.csv, or DISFA's SESSION_auN.txt).")  # fmt: skip
+
+
+@evaluate_app.command("aus")
+def evaluate_aus(
+    data: Annotated[str, typer.Option("--data", help=CODED_HELP)],
+    model: Annotated[Optional[str], typer.Option("--model", help="An AU model from mien train aus (default: the shipped one).")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="train | val | test | all (default: all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+) -> None:
+    """Agreement with FACS codes: per-AU ROC AUC and F1, ICC(3,1) and MAE of intensities, PSPI rho."""
+    from mien.train.evaluate_aus import evaluate_aus as evaluate
+
+    with _clear_errors():
+        evaluation = evaluate(data, table=model, split=split)
+    typer.echo(json.dumps(evaluation.as_dict(), indent=2) if as_json else evaluation.report())
+
+
+@train_app.command("aus")
+def train_aus(
+    data: Annotated[str, typer.Option("--data", help=CODED_HELP)],
+    out: Annotated[Path, typer.Option("--out", help="Folder for au_model.json and report.txt.")],
+) -> None:
+    """Fit the AU model on your FACS codes (train split; penalty chosen on val; scored on test)."""
+    import logging
+
+    from mien.train.train_aus import train_aus as train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    with _clear_errors():
+        model = train(data, out)
+    _say(f"wrote {model}; use it with: mien analyze ... --au-model {model}")
 
 
 @contextmanager

@@ -51,7 +51,7 @@ class Options:
 
     mesh: bool = False
     blendshapes: bool = False
-    max_faces: int = 8
+    max_faces: int = 20  # enough for a class photo; each face found costs, the limit does not
     max_frames: int | None = None
     faces_are_crops: bool = False
     smooth: bool | None = None
@@ -70,6 +70,9 @@ class Outcome:
     seconds: float = 0.0
     error: str | None = None
     stopped_at: int | None = None  # a video that broke part-way: frames before this one are kept
+    faces_left_out: int = 0  # most faces seen in one frame beyond max_faces (not analysed)
+    frames_capped: int = 0  # frames where max_faces left faces out
+    notices: list[str] = field(default_factory=list)  # what the reader did that the user should know
 
     @property
     def failed(self) -> bool:
@@ -167,12 +170,17 @@ class Session:
         self.smoother, self.smoothing = Smoother(), False
         self.event_detector = EventDetector()
         self.on_events = on_events
+        self.faces_left_out = self.frames_capped = 0  # of the current input
+        self.notices: list[str] = []  # of the current input
 
     # -- per frame -----------------------------------------------------------------------------
 
     def perceive(self, frame: Frame) -> Faces:
         """All per-frame measurements of every face in one frame."""
         faces = self.tracker(frame, self.landmarker(frame))
+        if self.landmarker.beyond_limit:
+            self.faces_left_out = max(self.faces_left_out, self.landmarker.beyond_limit)
+            self.frames_capped += 1
         if len(faces) == 0:
             return faces
         return self._measure(frame, faces)
@@ -195,6 +203,9 @@ class Session:
         faces = self.landmarker.fit_crop(frame)
         if len(faces) and np.isfinite(faces.landmarks).all():
             faces.face_ids = np.zeros(1, np.int32)  # the crop's one face
+            # A crop shows no camera: where the head was, and how far, cannot be known from it.
+            faces.transforms = faces.transforms.copy()
+            faces.transforms[:, :3, 3] = np.nan
             return self._measure(frame, faces)
         faces = Faces.unmeasured(frame.image.shape)
         faces.face_ids = np.zeros(1, np.int32)
@@ -210,8 +221,10 @@ class Session:
         self.landmarker.start(still=still)
         self.tracker.reset(still=still)
         self.smoother.reset()
+        self.faces_left_out = self.frames_capped = 0
         self.smoothing = (not still) if self.options.smooth is None else self.options.smooth
-        frames = read_frames(source, self.options.max_frames)
+        self.notices = []
+        frames = read_frames(source, self.options.max_frames, self.notices)
         if not still:
             frames = prefetch(frames)
         perceive = self.perceive_crop if self.options.faces_are_crops else self.perceive
@@ -277,6 +290,8 @@ class Session:
                 outcome.error = error.reason
             except Exception as error:  # a bug must not cost the other inputs their results
                 outcome.error = log_bug(error)
+            outcome.faces_left_out, outcome.frames_capped = self.faces_left_out, self.frames_capped
+            outcome.notices = list(self.notices)
             outcome.seconds = time.perf_counter() - started
             record(outcome)
         self.landmarker.close()  # reopened by the next run; nothing is left open at exit

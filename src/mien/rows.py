@@ -16,7 +16,8 @@ def _face_values(frame: Frame, faces: Faces, mesh: bool, blendshapes: bool) -> n
     """(N, F) float32 measurements in the order of RowBuilder.float_columns."""
     unscale = 1.0 / frame.scale  # back to the original image's pixels
     points = ibug68(faces.landmarks) * unscale
-    parts = [faces.scores[:, None], faces.boxes * unscale, points[:, :, 0], points[:, :, 1]]
+    fitted = np.isfinite(faces.landmarks[:, :, 0]).all(axis=1)[:, None]  # unfitted dataset crops: NaN
+    parts = [faces.scores[:, None], fitted, faces.boxes * unscale, points[:, :, 0], points[:, :, 1]]
     if mesh:
         full = faces.landmarks * unscale
         parts += [full[:, :, 0], full[:, :, 1], full[:, :, 2]]
@@ -84,6 +85,8 @@ class RowBuilder:
         present = presence(aus)
         for i, au in enumerate(AU_CODES):
             arrays[f"{au}_present"] = pa.array(present[:, i], pa.int8(), mask=np.isnan(aus[:, i]))
+        fitted = by_name.pop("face_fitted")
+        arrays["face_fitted"] = pa.array(np.nan_to_num(fitted).astype(np.int8), pa.int8(), mask=np.isnan(fitted))
         for name, column in by_name.items():
             arrays[name] = pa.array(column, pa.float32(), from_pandas=True)  # NaN -> null
         self._reset()

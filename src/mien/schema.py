@@ -75,6 +75,10 @@ def _identity() -> list[Column]:
                "frames, before its identity is confirmed, and on rows of frames without a face.", g),
         Column("face_score", "float32", "0-1", "Confidence that this is a face (empty: no face found "
                "in this frame; the row is kept so no frame is silently dropped).", g),
+        Column("face_fitted", "int8", "0/1", "1: the landmarker found and fitted this face. 0 (dataset "
+               "mode, --faces-are-crops, only): no face could be fitted in the crop; the expressions and "
+               "valence/arousal on this row are read from the whole unfitted crop and every landmark "
+               "measure is empty. Empty on rows without a face.", g),
     ]  # fmt: skip
 
 
@@ -164,7 +168,7 @@ def au_trust() -> dict[str, str]:
 
 # What an AU's intensity and presence mean, by how the AU is made (stages/aus.py).
 _AU_MEANING = {
-    "region_model": ("5 × the probability that a FACS coder would code it (an evidence scale, not the "
+    "fitted": ("5 × the probability that a FACS coder would code it (an evidence scale, not the "
                      "A-E letter)", "probability ≥ 0.5"),
     "eye_closure": ("from eye closure, 0 at 0.4 to 5 at 0.9", "intensity ≥ 1"),
     "blendshape_ramp": ("a linear ramp of its blendshapes, 0 at the neutral 95th percentile to 5 at "

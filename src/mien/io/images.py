@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,18 @@ def to_rgb8(image: Image.Image) -> np.ndarray:
 
 
 def read_image(path: str) -> Frame:
-    """Read one image file into an upright RGB Frame; raise InputError with the reason."""
+    """Read one image file into an upright RGB Frame; raise InputError with the reason.
+    Of an animated image, the first frame (read_image_frames gives them all)."""
+    frames = read_image_frames(path, 1)
+    try:
+        return next(frames)
+    finally:
+        frames.close()  # closes the file now, not when the generator is collected
+
+
+def read_image_frames(path: str, max_frames: int | None = None) -> Iterator[Frame]:
+    """Every frame of an image file: one for a still, each frame in turn (timestamps from the
+    frame durations) for an animated GIF, WebP, PNG or a multi-page TIFF."""
     p = Path(path)
     if p.stat().st_size == 0:
         raise InputError(path, "empty file (0 bytes)")
@@ -49,24 +61,34 @@ def read_image(path: str) -> Frame:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             Image.MAX_IMAGE_PIXELS = MAX_PIXELS
             with Image.open(p) as image:
-                width, height = image.size
-                scale = min(1.0, MAX_ANALYSIS_SIDE / max(width, height))
-                if scale < 1.0 and image.format == "JPEG":
-                    # Let the JPEG decoder skip detail we will not use: much less memory and time.
-                    image.draft("RGB", (int(width * scale), int(height * scale)))
-                image = ImageOps.exif_transpose(image)
-                if scale < 1.0:
-                    upright_scale = MAX_ANALYSIS_SIDE / max(image.size)
-                    image = image.resize(
-                        (round(image.width * upright_scale), round(image.height * upright_scale)),
-                        Image.Resampling.BILINEAR,
-                    )
-                pixels = to_rgb8(image)
+                frames = min(getattr(image, "n_frames", 1), max_frames or 1 << 30)
+                timestamp = 0.0
+                for index in range(frames):
+                    image.seek(index)
+                    duration = image.info.get("duration") or 0
+                    yield _upright_frame(path, image, index, timestamp)
+                    timestamp += duration / 1000.0
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(path, f"image too large (more than {MAX_PIXELS:,} pixels)") from None
     except UnidentifiedImageError:
         raise InputError(path, f"{NOT_AN_IMAGE} (unknown or corrupt format)") from None
-    except (OSError, ValueError, SyntaxError) as error:
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise InputError(path, f"cannot decode image: {error}") from None
+
+
+def _upright_frame(path: str, image: Image.Image, index: int, timestamp: float) -> Frame:
+    width, height = image.size
+    scale = min(1.0, MAX_ANALYSIS_SIDE / max(width, height))
+    if scale < 1.0 and image.format == "JPEG":
+        # Let the JPEG decoder skip detail we will not use: much less memory and time.
+        image.draft("RGB", (int(width * scale), int(height * scale)))
+    image = ImageOps.exif_transpose(image)
+    if scale < 1.0:
+        upright_scale = MAX_ANALYSIS_SIDE / max(image.size)
+        image = image.resize(
+            (round(image.width * upright_scale), round(image.height * upright_scale)),
+            Image.Resampling.BILINEAR,
+        )
+    pixels = to_rgb8(image)
     original_long_side = max(width, height)
-    return Frame(path, 0, 0.0, np.ascontiguousarray(pixels), scale=max(pixels.shape[:2]) / original_long_side)
+    return Frame(path, index, timestamp, np.ascontiguousarray(pixels), scale=max(pixels.shape[:2]) / original_long_side)

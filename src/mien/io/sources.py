@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mien.errors import InputError
 from mien.frame import Frame
-from mien.io.images import IMAGE_EXTENSIONS, NOT_AN_IMAGE, read_image
+from mien.io.images import IMAGE_EXTENSIONS, NOT_AN_IMAGE, read_image_frames
 from mien.io.video import VIDEO_EXTENSIONS, is_stream, read_video
 
 MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
@@ -80,8 +80,9 @@ def expand(specs: list[str]) -> tuple[list[Input], list[InputError]]:
     return inputs, errors
 
 
-def read_frames(source: Input, max_frames: int | None = None) -> Iterator[Frame]:
-    """Frames of one input; raises InputError / InputStopped with the reason."""
+def read_frames(source: Input, max_frames: int | None = None, notices: list[str] | None = None) -> Iterator[Frame]:
+    """Frames of one input; raises InputError / InputStopped with the reason. What the user
+    should know about how it was read (damaged packets skipped...) is added to ``notices``."""
     if source.kind != "stream":
         try:
             os.stat(source.locator)  # a link loop, a dangling link, a file gone since listed
@@ -89,17 +90,17 @@ def read_frames(source: Input, max_frames: int | None = None) -> Iterator[Frame]
             raise InputError(source.locator, f"cannot read: {error.strerror or error}") from None
     if source.kind == "image":
         try:
-            yield read_image(source.locator)
+            yield from read_image_frames(source.locator, max_frames)  # animated: every frame
             return
         except InputError as image_error:
             if not image_error.reason.startswith(NOT_AN_IMAGE):
                 raise  # a real image that is broken: say so, do not half-decode it another way
             # Pillow does not know this file: it may be a video with an image's extension.
             try:
-                yield from read_video(source.locator, max_frames)
+                yield from read_video(source.locator, max_frames, notices)
                 return
             except InputError:
                 raise image_error from None
     if source.kind == "video" and os.path.isfile(source.locator) and os.path.getsize(source.locator) == 0:
         raise InputError(source.locator, "empty file (0 bytes)")
-    yield from read_video(source.locator, max_frames)
+    yield from read_video(source.locator, max_frames, notices)

@@ -14,6 +14,8 @@ from mien.frame import Frame
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".wmv", ".flv", ".mpg",
                     ".mpeg", ".3gp", ".ts", ".mts", ".m2ts", ".ogv", ".mxf", ".y4m"}  # fmt: skip
+# Damaged packets skipped one after another before the video counts as broken from there on.
+MAX_BAD_PACKETS_IN_A_ROW = 100
 STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 
 
@@ -39,11 +41,12 @@ def _upright(frame: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(pixels, quarter_turns)) if quarter_turns else pixels
 
 
-def read_video(locator: str, max_frames: int | None = None) -> Iterator[Frame]:
+def read_video(locator: str, max_frames: int | None = None, notices: list[str] | None = None) -> Iterator[Frame]:
     """Yield upright RGB frames with container timestamps.
 
     Raises InputError if nothing can be decoded, InputStopped if decoding breaks after some frames
-    (the frames already yielded stay valid).
+    (the frames already yielded stay valid). Damaged packets are skipped; how many is said in
+    ``notices``.
     """
     try:
         container = _open(locator)
@@ -68,23 +71,39 @@ def read_video(locator: str, max_frames: int | None = None) -> Iterator[Frame]:
         rate = float(stream.average_rate) if stream.average_rate else None
         wall_start = time.monotonic()
         index = 0
+        bad, bad_in_a_row, reason = 0, 0, ""
         try:
-            for decoded in container.decode(stream):
-                if max_frames is not None and index >= max_frames:
-                    return
-                if decoded.pts is not None and base is not None:
-                    timestamp = (decoded.pts - start) * base
-                elif live or rate is None:
-                    timestamp = time.monotonic() - wall_start
-                else:
-                    timestamp = index / rate
-                yield Frame(locator, index, float(timestamp), _upright(decoded))
-                index += 1
+            for packet in container.demux(stream):
+                try:
+                    decoded_frames = packet.decode()
+                except av.error.FFmpegError as error:
+                    # A damaged packet loses its own frames, not the rest of the video: skip it,
+                    # count it, and stop only when nothing decodes any more.
+                    bad, bad_in_a_row, reason = bad + 1, bad_in_a_row + 1, error.strerror or str(error)
+                    if bad_in_a_row > MAX_BAD_PACKETS_IN_A_ROW:
+                        raise
+                    continue
+                bad_in_a_row = 0 if decoded_frames else bad_in_a_row
+                for decoded in decoded_frames:
+                    if max_frames is not None and index >= max_frames:
+                        return
+                    if decoded.pts is not None and base is not None:
+                        timestamp = (decoded.pts - start) * base
+                    elif live or rate is None:
+                        timestamp = time.monotonic() - wall_start
+                    else:
+                        timestamp = index / rate
+                    yield Frame(locator, index, float(timestamp), _upright(decoded))
+                    index += 1
         except av.error.FFmpegError as error:
             reason = error.strerror or str(error)
             if index == 0:
                 raise InputError(locator, f"cannot decode video: {reason}") from None
             raise InputStopped(locator, index, reason) from None
+        finally:
+            if bad and notices is not None:
+                notices.append(f"{bad} damaged video packets skipped ({reason}); the frames in them are "
+                               f"missing from the table, {index} frames were analysed")  # fmt: skip
         if index == 0:
             raise InputError(locator, "no decodable frames (truncated or unsupported codec)")
         if not live and max_frames is None:

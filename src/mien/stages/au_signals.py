@@ -108,35 +108,50 @@ def geometry(head: np.ndarray) -> dict[str, np.ndarray]:
 
 GEOMETRY = tuple(geometry(np.zeros((1, 478, 3), np.float32)))
 
-# The face regions an AU may read. A model restricted to the signals of its own region is an
-# AU detector, not an expression detector in disguise: it cannot see the rest of the face.
-REGION_GEOMETRY = {
-    "brows": ("inner_brow_height", "mid_brow_height", "outer_brow_height", "inner_brow_gap"),
-    "eyes": ("upper_lid_above_iris", "lower_lid_below_iris", "eye_opening", "cheek_below_eye",
-             "mid_brow_height"),
-    "nose": ("nose_wing_below_eye", "nose_width", "upper_lip_below_nose", "upper_lip_side_below_nose_wing",
-             "lip_corner_above_lip_centre", "inner_brow_gap"),
-    "mouth": ("lip_corner_above_lip_centre", "lip_corner_below_nose", "mouth_width", "lip_corner_depth",
-              "upper_lip_thickness", "lower_lip_thickness", "lips_apart", "lip_protrusion",
-              "chin_below_nose", "chin_below_lower_lip", "chin_depth", "upper_lip_below_nose"),
-}  # fmt: skip
-REGION_BLENDSHAPES = {
-    "brows": ("browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight"),
-    "eyes": ("eyeBlinkLeft", "eyeBlinkRight", "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft",
-             "eyeWideRight", "cheekSquintLeft", "cheekSquintRight"),
-    "nose": ("noseSneerLeft", "noseSneerRight", "mouthUpperUpLeft", "mouthUpperUpRight",
-             "mouthSmileLeft", "mouthSmileRight", "browDownLeft", "browDownRight"),
-    "mouth": ("jawOpen", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
-              "mouthFrownRight", "mouthFunnel", "mouthLowerDownLeft", "mouthLowerDownRight",
-              "mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthRollLower", "mouthRollUpper",
-              "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight",
-              "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight"),
+# The signals each AU may read: the measures and blendshapes of its own movement as FACS
+# describes it (and of the movement it is most easily confused with, as negative evidence),
+# nothing else. A model that cannot see the rest of the face is an AU detector, not an expression
+# detector in disguise: given the whole mouth, AU26 learned that an open mouth in a smile is "not
+# AU26" (happiness rarely shows it in posed photos) and stayed at 0 through a laugh.
+_BROWS = ("browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight")
+AU_SIGNALS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "AU01": (("inner_brow_height", "mid_brow_height", "inner_brow_gap"), _BROWS),
+    "AU02": (("outer_brow_height", "mid_brow_height"), _BROWS),
+    "AU04": (("inner_brow_height", "mid_brow_height", "inner_brow_gap"), _BROWS),
+    "AU05": (("upper_lid_above_iris", "eye_opening"),
+             ("eyeWideLeft", "eyeWideRight", "eyeBlinkLeft", "eyeBlinkRight")),
+    "AU06": (("cheek_below_eye", "lower_lid_below_iris", "eye_opening"),
+             ("eyeSquintLeft", "eyeSquintRight", "cheekSquintLeft", "cheekSquintRight")),
+    "AU07": (("lower_lid_below_iris", "upper_lid_above_iris", "eye_opening"),
+             ("eyeSquintLeft", "eyeSquintRight", "eyeBlinkLeft", "eyeBlinkRight")),
+    "AU09": (("nose_wing_below_eye", "nose_width", "upper_lip_below_nose"),
+             ("noseSneerLeft", "noseSneerRight", "mouthUpperUpLeft", "mouthUpperUpRight")),
+    "AU10": (("upper_lip_below_nose", "upper_lip_side_below_nose_wing", "nose_wing_below_eye", "nose_width"),
+             ("mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight")),
+    "AU12": (("lip_corner_above_lip_centre", "lip_corner_below_nose", "mouth_width"),
+             ("mouthSmileLeft", "mouthSmileRight")),
+    "AU14": (("lip_corner_depth", "mouth_width", "lip_corner_above_lip_centre"),
+             ("mouthDimpleLeft", "mouthDimpleRight")),
+    "AU15": (("lip_corner_above_lip_centre", "lip_corner_below_nose"),
+             ("mouthFrownLeft", "mouthFrownRight")),
+    "AU17": (("chin_below_lower_lip", "lower_lip_thickness", "chin_depth"),
+             ("mouthShrugLower", "mouthShrugUpper", "mouthRollLower")),
+    "AU20": (("mouth_width", "lip_corner_below_nose", "lip_corner_above_lip_centre"),
+             ("mouthStretchLeft", "mouthStretchRight")),
+    "AU23": (("mouth_width", "upper_lip_thickness", "lower_lip_thickness", "lip_protrusion"),
+             ("mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthFunnel", "mouthRollLower", "mouthRollUpper")),
+    "AU24": (("upper_lip_thickness", "lower_lip_thickness", "lips_apart"),
+             ("mouthPressLeft", "mouthPressRight", "mouthRollLower", "mouthRollUpper", "mouthClose")),
+    "AU25": (("lips_apart",),
+             ("jawOpen", "mouthClose", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft", "mouthUpperUpRight")),
+    "AU26": (("chin_below_nose", "lips_apart"), ("jawOpen", "mouthClose")),
 }  # fmt: skip
 
 
-def region_features(region: str) -> tuple[str, ...]:
-    """Names of the signals an AU of this region reads: geometry, then blendshapes."""
-    return REGION_GEOMETRY[region] + REGION_BLENDSHAPES[region]
+def au_features(au: str) -> tuple[str, ...]:
+    """Names of the signals the AU's model reads: geometry, then blendshapes."""
+    geometry_names, blendshape_names = AU_SIGNALS[au]
+    return geometry_names + blendshape_names
 
 
 SIGNALS = GEOMETRY + BLENDSHAPES  # every signal, in the order of signal_matrix's columns

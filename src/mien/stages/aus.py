@@ -1,21 +1,22 @@
-"""FACS action units: regional evidence from the face's movements, combined with the expression.
+"""FACS action units: evidence from the AU's own movement, combined with the expression.
 
-For each AU a small logistic model reads only the signals of the AU's own face region (brows, eyes,
-nose or mouth): landmark geometry in the head's own frame (`au_signals`) and the Face Landmarker's
-blendshapes there. Its answer is the probability that a FACS coder would code the AU, judged from
-that region alone. The expression probabilities add what the region cannot show (furrows, the
-face as a whole) through the published rates of each AU in each expression: the two are combined
-as independent evidence (naive Bayes in logit space),
+For each AU a small logistic model reads only the signals of the AU's own movement as FACS
+describes it (`au_signals.AU_SIGNALS`): landmark geometry in the head's own frame and the Face
+Landmarker's blendshapes for that movement. Its answer is the probability that a FACS coder would
+code the AU, judged from that movement alone. The expression probabilities add what landmarks
+cannot show (furrows, wrinkles, the face as a whole) through the published rates of each AU in
+each expression; the two are combined as independent evidence (naive Bayes in logit space),
 
-    logit P(AU) = logit P(AU | region) + w · (logit Σₑ P(e) P(AU | e) − logit base rate)
+    logit P(AU) = logit P(AU | movement) + w · (logit Σₑ P(e) P(AU | e) − logit base rate)
 
 so within one expression, where the second term is nearly constant, AUs still rank by the face's
 own movement. Models fitted from FER+ vote distributions (tools/calibrate.py) use w = 1; a model
 fitted on FACS-coded data (`mien train aus`) learns w.
 
 Intensity = 5 × P(AU): continuous, rank-preserving, no floor. Presence: intensity ≥ the table's
-``present_at``, 2.5 for the fitted AUs (P ≥ 0.5: more likely coded than not). The 0-5 scale is an evidence scale, not a
-calibrated FACS A-E letter: no intensity-coded data were available to calibrate one.
+``present_at``, 2.5 for the fitted AUs (P ≥ 0.5: more likely coded than not). The 0-5 scale is an
+evidence scale, not a calibrated FACS A-E letter: no intensity-coded data were available to
+calibrate one.
 
 AU28, AU43 and AU45 are not fitted: AU28 is a blendshape ramp, AU43/AU45 follow eye closure.
 Every constant is read from the calibration table (``mien.calibration``); docs/action_units.md
@@ -46,7 +47,7 @@ class AUModel:
         self.table = table
         self.reference_anchors = np.asarray(table["reference_anchors"], np.float64)
         entries = table["aus"]
-        self.fitted = [au for au in AU_CODES if entries[au]["method"] == "region_model"]
+        self.fitted = [au for au in AU_CODES if entries[au]["method"] == "fitted"]
         columns = [_INDEX[au] for au in self.fitted]
         self._fitted_columns = np.array(columns, int)
         # standardisation folded into the weights: logit = signals @ W + b
@@ -72,9 +73,9 @@ class AUModel:
     def probabilities(self, landmarks: np.ndarray, blendshapes: np.ndarray, emotions: np.ndarray) -> np.ndarray:
         """(N, 478, 3), (N, 52), (N, 8) -> (N, len(fitted)) P(AU) of the fitted AUs."""
         signals = signal_matrix(landmarks, blendshapes, self.reference_anchors)
-        region = signals @ self._weights + self._bias
+        movement = signals @ self._weights + self._bias
         expression = _logit(emotions.astype(np.float64) @ self._prior) - self._base_logit
-        return 1.0 / (1.0 + np.exp(-(region + self._prior_weight * expression)))
+        return 1.0 / (1.0 + np.exp(-(movement + self._prior_weight * expression)))
 
     def intensities(self, landmarks: np.ndarray, blendshapes: np.ndarray, eye_closure: np.ndarray,
                     emotions: np.ndarray) -> np.ndarray:  # fmt: skip

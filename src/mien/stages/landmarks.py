@@ -85,6 +85,31 @@ def _one_face_back(faces: Faces, index: int, zoom: float, left: float, top: floa
                  transforms=faces.transforms[keep], boxes=boxes_from_landmarks(landmarks))  # fmt: skip
 
 
+# MediaPipe's pose matrix assumes a pinhole camera with this vertical field of view over the image
+# it was given (the landmarker's default perspective camera).
+VERTICAL_FOV_DEG = 63.0
+
+
+def _translation_in_source(transforms: np.ndarray, cut_shape: tuple[int, ...], zoom: float, left: float,
+                           top: float, source_shape: tuple[int, ...]) -> np.ndarray:  # fmt: skip
+    """Pose matrices of faces fitted in an enlarged cut-out, with the head position moved into the
+    camera of the whole image: the face is re-projected to where it lies in the source and its
+    distance scaled by how much smaller it looks there (rotation is kept: the cut-out's own view
+    direction differs by a few degrees at most)."""
+    moved = transforms.copy()
+    focal_cut = cut_shape[0] / 2 / np.tan(np.radians(VERTICAL_FOV_DEG / 2))
+    focal_source = source_shape[0] / 2 / np.tan(np.radians(VERTICAL_FOV_DEG / 2))
+    x, y, z = (transforms[:, i, 3] for i in range(3))  # OpenGL camera: y up, looking down -z
+    depth_cut = -z
+    u = (cut_shape[1] / 2 + focal_cut * x / depth_cut) / zoom + left  # source pixels
+    v = (cut_shape[0] / 2 - focal_cut * y / depth_cut) / zoom + top
+    depth = depth_cut * zoom * focal_source / focal_cut
+    moved[:, 0, 3] = (u - source_shape[1] / 2) * depth / focal_source
+    moved[:, 1, 3] = -(v - source_shape[0] / 2) * depth / focal_source
+    moved[:, 2, 3] = -depth
+    return moved
+
+
 def _detector_from_bundle(task_path: str) -> bytes:
     with zipfile.ZipFile(task_path) as bundle:
         return bundle.read("face_detector.tflite")
@@ -117,6 +142,9 @@ class FaceLandmarker:
         self._last_detections = np.zeros((0, 4), np.float32)
         self._last_scores = np.zeros(0, np.float32)
         self._last_ms = -1
+        # Faces the detector saw in the latest frame beyond ``max_faces``: not analysed, but counted
+        # so that a cap is never silent.
+        self.beyond_limit = 0
 
     def start(self, still: bool) -> None:
         """Prepare for a new input: stills are analysed independently, video frames as a sequence."""
@@ -184,7 +212,9 @@ class FaceLandmarker:
         ms = None if self._still else self._timestamp_ms(frame)
         if ms is None or frame.index % self.score_every == 0 or self._landmarker is None:
             self._detect(image, ms)
-            seen = min(self.max_faces, max(1, int((self._last_scores >= self.min_confidence).sum())))
+            detected = int((self._last_scores >= self.min_confidence).sum())
+            self.beyond_limit = max(0, detected - self.max_faces)
+            seen = min(self.max_faces, max(1, detected))
             if seen > self._looking_for:
                 self._build_landmarker(seen)
         with native_stderr_silenced(self._quiet_next):
@@ -218,15 +248,19 @@ class FaceLandmarker:
                             boxes.append((b.origin_x + left, b.origin_y + top, b.width, b.height))
                             scores.append(d.categories[0].score)
         known = [faces] if len(faces) else []
+        left_out = 0
         for box, score in _non_maximum_suppression(np.array(boxes, np.float32).reshape(-1, 4), np.array(scores)):
-            if sum(len(f) for f in known) >= self.max_faces:
-                break
             if any(box_iou(box[None], f.boxes).max() > 0.2 for f in known):
+                continue
+            if sum(len(f) for f in known) >= self.max_faces:
+                left_out += 1  # a face the limit leaves out (an estimate: detected, not fitted)
                 continue
             face = self._landmarks_in_region(image, box)
             if face is not None and not any(box_iou(face.boxes, f.boxes).max() > 0.3 for f in known):
                 face.scores[:] = score
                 known.append(face)
+        # The whole-image detection's count and the tiles' see mostly the same faces: the larger.
+        self.beyond_limit = max(self.beyond_limit, left_out)
         return Faces.concatenate(known) if known else faces
 
     def _landmarks_in_region(self, image: np.ndarray, box: np.ndarray) -> Faces | None:
@@ -244,22 +278,29 @@ class FaceLandmarker:
         if len(faces) == 0:
             return None
         nearest = int(np.argmin(np.abs(faces.boxes[:, :2] + faces.boxes[:, 2:] / 2 - cut.shape[0] / 2).sum(axis=1)))
-        return _one_face_back(faces, nearest, zoom, left, top)
+        face = _one_face_back(faces, nearest, zoom, left, top)
+        face.transforms = _translation_in_source(face.transforms, cut.shape, zoom, left, top, image.shape)
+        return face
 
     def fit_crop(self, frame: Frame) -> Faces:
         """Landmarks of an image that is already one tight face crop (dataset mode).
 
         The detector expects a face with some surroundings, so the crop is framed with a grey
-        border and enlarged first; the largest face found is kept.
+        border and enlarged first; the largest face found is kept. A loose "crop" (a portrait, a
+        video frame) in which the border makes the face too small to find is searched as a
+        still image instead, small-face search included.
         """
         self.start(still=True)
         height, width = frame.image.shape[:2]
         pad = int(round(CROP_BORDER * max(height, width)))
         framed, zoom = _enlarged(np.pad(frame.image, ((pad, pad), (pad, pad), (0, 0)), constant_values=128))
         faces = self(Frame(frame.source, frame.index, frame.timestamp, framed), search_small_faces=False)
+        if len(faces):
+            return _one_face_back(faces, int(np.argmax(faces.boxes[:, 2] * faces.boxes[:, 3])), zoom, -pad, -pad)
+        faces = self(frame)
         if len(faces) == 0:
             return faces
-        return _one_face_back(faces, int(np.argmax(faces.boxes[:, 2] * faces.boxes[:, 3])), zoom, -pad, -pad)
+        return _one_face_back(faces, int(np.argmax(faces.boxes[:, 2] * faces.boxes[:, 3])), 1.0, 0, 0)
 
     def _detect(self, image: mp.Image, ms: int | None) -> None:
         with native_stderr_silenced(self._quiet_next):

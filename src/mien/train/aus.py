@@ -1,4 +1,4 @@
-"""Fitting the AU model: the head-frame reference shape and one regional logistic model per AU.
+"""Fitting the AU model: the head-frame reference shape and one logistic model per AU.
 
 Used by tools/calibrate.py (targets: the chance a coder would code each AU, from FER+ vote
 distributions and the published rates of AUs per expression) and by ``mien train aus`` (targets:
@@ -11,19 +11,21 @@ from __future__ import annotations
 import numpy as np
 
 from mien.schema import EMOTIONS
-from mien.stages.au_signals import ANCHORS, INNER_EYE, OUTER_EYE, SIGNALS, align_to_head_frame, region_features
+from mien.stages.au_signals import ANCHORS, AU_SIGNALS, INNER_EYE, OUTER_EYE, SIGNALS, align_to_head_frame, au_features
 from mien.train.logistic import Logistic, fit_logistic
 
-# The face region whose signals each fitted AU reads.
-AU_REGIONS = {
-    "AU01": "brows", "AU02": "brows", "AU04": "brows",
-    "AU05": "eyes", "AU06": "eyes", "AU07": "eyes",
-    "AU09": "nose", "AU10": "nose",
-    "AU12": "mouth", "AU14": "mouth", "AU15": "mouth", "AU17": "mouth", "AU20": "mouth",
-    "AU23": "mouth", "AU24": "mouth", "AU25": "mouth", "AU26": "mouth",
-}  # fmt: skip
 L2_CHOICES = (0.3, 3.0, 30.0, 300.0)
 PRESENT_AT = 2.5  # intensity 5 × P: present when P ≥ 0.5, more likely coded than not
+# Trust from an AU's ROC AUC on held-out faces: ≥ 0.80 good, ≥ 0.70 moderate, below weak (flagged
+# in the schema and docs as not shown to work).
+TRUST_RULE = ((0.80, "good"), (0.70, "moderate"))
+
+
+def trust_of(auc: float) -> str:
+    for floor, name in TRUST_RULE:
+        if auc >= floor:
+            return name
+    return "weak"
 
 
 def reference_anchors(landmarks: np.ndarray, rounds: int = 4) -> np.ndarray:
@@ -50,13 +52,20 @@ def _upright(anchors: np.ndarray) -> np.ndarray:
     return (anchors - centre) @ rotation / np.linalg.norm(left_eye - right_eye)
 
 
-def fit_region_model(au: str, signals: np.ndarray, target: np.ndarray, train: np.ndarray,
-                     val: np.ndarray, extra: np.ndarray | None = None) -> tuple[Logistic, float]:  # fmt: skip
-    """The AU's logistic model over its region's signals, its L2 penalty chosen on ``val`` by
+FITTED_AUS = tuple(AU_SIGNALS)  # the AUs with a fitted model (the others: ramps, eye closure)
+
+
+def au_columns(au: str) -> list[int]:
+    """Columns of `au_signals.signal_matrix` that the AU's model reads."""
+    return [SIGNALS.index(name) for name in au_features(au)]
+
+
+def fit_au_model(au: str, signals: np.ndarray, target: np.ndarray, train: np.ndarray,
+                 val: np.ndarray, extra: np.ndarray | None = None) -> tuple[Logistic, float]:  # fmt: skip
+    """The AU's logistic model over its own signals, its L2 penalty chosen on ``val`` by
     cross-entropy to the target. ``extra``: (N,) a further input (the expression term) whose
     weight is learned too — only for real FACS codes, never for targets made from expressions."""
-    columns = [SIGNALS.index(name) for name in region_features(AU_REGIONS[au])]
-    x = signals[:, columns]
+    x = signals[:, au_columns(au)]
     if extra is not None:
         x = np.column_stack([x, extra])
     best, best_loss, best_l2 = None, np.inf, None
@@ -69,13 +78,12 @@ def fit_region_model(au: str, signals: np.ndarray, target: np.ndarray, train: np
     return best, best_l2
 
 
-def region_entry(au: str, model: Logistic, prior: np.ndarray, base_rate: float, prior_weight: float,
+def fitted_entry(au: str, model: Logistic, prior: np.ndarray, base_rate: float, prior_weight: float,
                  trust: str, evidence: dict) -> dict:  # fmt: skip
     """The calibration-table entry of a fitted AU."""
-    names = list(region_features(AU_REGIONS[au]))
+    names = list(au_features(au))
     return {
-        "method": "region_model",
-        "region": AU_REGIONS[au],
+        "method": "fitted",
         "signals": names,
         "mean": _rounded(model.mean[: len(names)]),
         "scale": _rounded(model.scale[: len(names)]),

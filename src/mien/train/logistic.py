@@ -1,6 +1,6 @@
 """Logistic regression with soft targets, fitted by Newton's method (numpy only, deterministic).
 
-The AU model is one small logistic regression per action unit over its region's signals. Targets
+The AU model is one small logistic regression per action unit over the signals of its own movement. Targets
 may be probabilities (weak labels: the chance a coder would code the AU) or 0/1 codes. With a few
 dozen standardised inputs and an L2 penalty the problem is convex and small, so Newton's method
 converges in a handful of steps, needs no learning rate, and gives the same answer on every machine.

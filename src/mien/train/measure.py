@@ -22,7 +22,7 @@ import numpy as np
 from mien.frame import Frame
 from mien.models.registry import MODELS, cache_dir, resolve, resolve_trainable
 from mien.schema import BLENDSHAPES, EMOTIONS, N_MESH
-from mien.stages import face_crop
+from mien.stages import face_crop, landmarks
 from mien.stages.face_crop import CROP_SIZE, crop_faces, whole_image_crop
 
 log = logging.getLogger("mien.train")
@@ -100,8 +100,8 @@ def _cache_key(images: list[np.ndarray], expression_sha256: str) -> str:
     """Changes with the images, the models and the measuring code, never otherwise."""
     digest = hashlib.sha256(MODELS["face_landmarker"].sha256.encode())
     digest.update(expression_sha256.encode())
-    digest.update(inspect.getsource(face_crop).encode())
-    digest.update(inspect.getsource(_measure_chunk).encode())
+    for code in (face_crop, landmarks, _measure_chunk):
+        digest.update(inspect.getsource(code).encode())
     for image in images:
         digest.update(np.ascontiguousarray(image).data)
         digest.update(str(image.shape).encode())
