@@ -8,7 +8,7 @@ from mien import schema
 def test_column_names_are_unique_and_groups_complete():
     names = [c.name for c in schema.columns(mesh=True, blendshapes=True)]
     assert len(names) == len(set(names))
-    assert len(schema.columns()) == 5 + 4 + 136 + 6 + 2 + 2 + 40 + 9 + 3
+    assert len(schema.columns()) == 6 + 4 + 136 + 6 + 2 + 2 + 40 + 9 + 3
 
 
 def test_docs_columns_md_is_generated_from_the_schema():
