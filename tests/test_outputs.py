@@ -99,3 +99,29 @@ def test_an_interrupted_run_keeps_the_old_output_and_every_row_and_event_so_far(
     assert f"the {len(found)} events found so far in {partial_events}" in message
     assert (found.input == str(first)).sum() == first_events  # the finished input's events all kept
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]  # no temporary file left behind
+
+
+def test_a_disk_that_cannot_take_the_rows_leaves_the_old_output_and_says_so(media, tmp_path):
+    import resource
+
+    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
+    shutil.copy(media("single_face_video"), first)
+    shutil.copy(media("face_video"), second)  # ~7 times the first's rows
+    out = tmp_path / "out.parquet"
+    assert mien("analyze", str(first), "-o", str(out)).returncode == 0
+    old, first_rows = out.read_bytes(), len(pd.read_parquet(out))
+    limit = 2 * len(old)  # room for the first input's rows, not for the second's (like a full disk)
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    full = subprocess.run([sys.executable, "-m", "mien.cli", "analyze", str(first), str(second), "-o", str(out), "--force"],
+                          capture_output=True, text=True, preexec_fn=small_disk)  # fmt: skip
+    assert full.returncode == 1, full.stderr
+    partial = tmp_path / "out.partial.parquet"
+    message = full.stderr.splitlines()[-1]
+    assert message.startswith(f"mien: error: cannot write {out} (") and "File too large" in message
+    assert message.endswith(f"): {out} was left as it was; the {first_rows} rows written before the error "
+                            f"are in {partial} (the error may have cut it short)")  # fmt: skip
+    assert out.read_bytes() == old and partial.is_file()
+    assert "please report it" not in full.stderr  # not mistaken for one input's failure

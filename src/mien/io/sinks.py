@@ -67,18 +67,28 @@ def publish(temporary: Path, final: Path, replace: bool) -> None:
     os.unlink(temporary)
 
 
+class OutputFailed(BaseException):
+    """The output cannot be written (disk full, file too large...). A BaseException, so that the
+    analysis loop, which carries on past one bad input, stops: nothing more could be saved."""
+
+    def __init__(self, path: Path, error: OSError):
+        super().__init__(f"cannot write {path} ({error.strerror or error})")
+
+
 class Sink:
-    """Rows to one file. ``replace``: whether a file already under ``path`` may be replaced.
+    """Rows to one file. ``replace``: whether a file already under ``path`` may be replaced;
+    ``stop_on_error``: a failed write raises OutputFailed instead of OSError.
 
     Used as a context manager: a clean exit publishes the file; an exception (KeyboardInterrupt
     included) keeps the rows written so far under ``partial`` (None when there were none)."""
 
     def __init__(self, path: str | os.PathLike, schema: pa.Schema, fmt: str,
-                 metadata: dict[str, str] | None = None, *, replace: bool = True):  # fmt: skip
+                 metadata: dict[str, str] | None = None, *, replace: bool = True, stop_on_error: bool = False):  # fmt: skip
         self.path = Path(path)
         self.format = fmt
         self.rows = 0
         self.replace = replace
+        self.stop_on_error = stop_on_error
         self.partial: Path | None = None
         self._temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +104,15 @@ class Sink:
             self._header_written = False
 
     def write(self, batch: pa.RecordBatch) -> None:
+        try:
+            self._write(batch)
+        except OSError as error:
+            if self.stop_on_error:
+                raise OutputFailed(self.path, error) from error
+            raise
         self.rows += batch.num_rows
+
+    def _write(self, batch: pa.RecordBatch) -> None:
         if self.format in ("parquet", "csv"):
             self._writer.write_batch(batch)
         elif self.format == "jsonl":
@@ -110,7 +128,13 @@ class Sink:
 
     def close(self) -> None:
         """Finish the file and put it under its final name."""
-        self._finish_writing()
+        try:
+            self._finish_writing()
+        except OSError as error:  # the end of the file could not be written: keep what there is
+            self.partial = self._keep_partial()
+            if self.stop_on_error:
+                raise OutputFailed(self.path, error) from error
+            raise
         try:
             publish(self._temporary, self.path, self.replace)
         except FileExistsError:
