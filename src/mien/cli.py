@@ -53,6 +53,7 @@ def analyze(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
     force: Annotated[bool, typer.Option("--force", "--overwrite", help="Replace output files that already exist.")] = False,
     annotate: Annotated[Optional[Path], typer.Option("--annotate", help="Also write the video with the results drawn on it (one video file input; mien annotate's default layers).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Progress as JSON lines on stdout, for logs (a bar is shown only on a terminal).")] = False,
 ) -> None:
     """Analyse inputs into one table: a row per face per frame."""
     from mien.interrupts import Terminated, sigterm_as_interrupt
@@ -67,7 +68,8 @@ def analyze(
     events_file = None if events is None or live else events
     _refuse(at_least("--max-faces", max_faces, 1), at_least("--max-frames", max_frames, 1),
             writable_file("-o", output), events_file and writable_file("--events", events_file),
-            annotate and writable_file("--annotate", annotate))  # fmt: skip
+            annotate and writable_file("--annotate", annotate),
+            as_json and live and "--json and --events - both write JSON lines on stdout; choose one")  # fmt: skip
     try:
         fmt = format_for(output, format)
         if events_file is not None:
@@ -83,19 +85,23 @@ def analyze(
         _say("mien: error: --annotate needs exactly one video file (it reads the video again after analysis)")
         raise typer.Exit(2)
 
+    def say(message: str) -> None:
+        progress.say(message)  # lines go above the bar, never through it
+
     def show(outcome: Outcome) -> None:
+        progress.finished(outcome.input)
         if outcome.faces_left_out:
-            _say(f"mien: warning: {outcome.input}: {_left_out(outcome, max_faces)}")
+            say(f"mien: warning: {outcome.input}: {_left_out(outcome, max_faces)}")
         for notice in outcome.notices:
-            _say(f"mien: warning: {outcome.input}: {notice}")
+            say(f"mien: warning: {outcome.input}: {notice}")
         if outcome.stopped_at is not None:
-            _say(f"mien: warning: {outcome.input}: stopped at frame {outcome.stopped_at}: "
-                 f"{outcome.error} ({outcome.rows} rows kept)")  # fmt: skip
+            say(f"mien: warning: {outcome.input}: stopped at frame {outcome.stopped_at}: "
+                f"{outcome.error} ({outcome.rows} rows kept)")  # fmt: skip
         elif outcome.failed:
-            _say(f"mien: error: {outcome.input}: {outcome.error}")
+            say(f"mien: error: {outcome.input}: {outcome.error}")
         elif not quiet:
             speed = outcome.frames / outcome.seconds if outcome.seconds else 0.0
-            _say(f"{outcome.input}: {outcome.frames} frames, {outcome.rows} rows, {speed:.0f} frames/s")
+            say(f"{outcome.input}: {outcome.frames} frames, {outcome.rows} rows, {speed:.0f} frames/s")
 
     with _clear_errors():
         analyzer = Analyzer(options)
@@ -114,6 +120,11 @@ def analyze(
         from mien.report.annotate import RowsCopy
 
         copy = RowsCopy(analyzer.output_schema().remove_metadata())
+    from mien.io.sources import expand
+    from mien.progress import AnalyzeProgress, mode_for
+
+    readable, unusable = expand(inputs)
+    progress = AnalyzeProgress(mode_for(quiet, as_json), readable, len(readable) + len(unusable), max_frames)
     existed = output.exists()
     with analyzer, sigterm_as_interrupt():
         sink = Sink(output, analyzer.output_schema().remove_metadata(), fmt, analyzer.metadata(), replace=force,
@@ -121,7 +132,11 @@ def analyze(
         try:
             with sink:
                 on_batch = sink.write if copy is None else lambda batch: (sink.write(batch), copy.write(batch))
-                report = analyzer.run(inputs, on_batch=on_batch, on_outcome=show, on_events=on_events)
+                try:
+                    report = analyzer.run(inputs, on_batch=on_batch, on_outcome=show, on_events=on_events,
+                                          on_frame=progress.frame)  # fmt: skip
+                finally:
+                    progress.close()
         except (KeyboardInterrupt, OSError, OutputFailed) as stop:
             # The rows are in sink.partial (the Sink kept them); keep the events beside them.
             _say(_stopped_message(stop, output, existed, sink, events_file, found, analyzer.metadata()))
@@ -485,6 +500,9 @@ def _clear_errors():
 
 
 def main() -> None:
+    from mien.native_logging import native_stderr_off_for_good
+
+    native_stderr_off_for_good()
     try:
         sys.exit(app())
     except Exception as error:  # what no check caught is a bug: one line, the traceback in a file

@@ -44,3 +44,19 @@ def native_stderr_silenced(active: bool = True) -> Iterator[None]:
                 os.dup2(_saved, 2)
                 os.close(_saved)
                 _saved = None
+
+
+def native_stderr_off_for_good() -> None:
+    """For the command line: what native code writes to file descriptor 2 (MediaPipe, LiteRT,
+    FFmpeg warnings on any frame, not only while models load) goes to /dev/null, while Python's
+    ``sys.stderr`` keeps the real terminal or log for mien's own lines. ``MIEN_NATIVE_LOGS=1``
+    keeps the native lines (for bug reports)."""
+    if os.environ.get("MIEN_NATIVE_LOGS"):
+        return
+    sys.stderr.flush()
+    real = os.dup(2)
+    encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+    sys.stderr = os.fdopen(real, "w", buffering=1, encoding=encoding, errors="backslashreplace")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)

@@ -126,15 +126,17 @@ class Models:
         self.expression = ExpressionModel(str(expression_file.path))
         self.affect, self.pain = Affect(), Pain()
 
-    def session(self, on_events: Callable[[list[Event]], None] | None = None) -> Session:
+    def session(self, on_events: Callable[[list[Event]], None] | None = None,
+                on_frame: Callable[[Frame], None] | None = None) -> Session:  # fmt: skip
         """A new per-input session on these models (use from one thread at a time)."""
-        return Session(self, on_events)
+        return Session(self, on_events, on_frame)
 
     def run(self, specs: Iterable[str], on_batch: Callable[[pa.RecordBatch], None],
             on_outcome: Callable[[Outcome], None] | None = None,
-            on_events: Callable[[list[Event]], None] | None = None) -> Report:  # fmt: skip
+            on_events: Callable[[list[Event]], None] | None = None,
+            on_frame: Callable[[Frame], None] | None = None) -> Report:  # fmt: skip
         """Session.run in a session of its own, closed afterwards."""
-        with self.session(on_events) as session:
+        with self.session(on_events, on_frame) as session:
             return session.run(specs, on_batch, on_outcome)
 
     def output_schema(self) -> pa.Schema:
@@ -162,7 +164,9 @@ class Session:
     or connection. ``close()`` ends its MediaPipe tasks (tasks left open print errors at exit).
     """
 
-    def __init__(self, models: Models, on_events: Callable[[list[Event]], None] | None = None):
+    def __init__(self, models: Models, on_events: Callable[[list[Event]], None] | None = None,
+                 on_frame: Callable[[Frame], None] | None = None):  # fmt: skip
+        """on_events: behaviour events as each ends; on_frame: each frame once analysed (progress)."""
         self.models = models
         self.options = models.options
         self.landmarker = FaceLandmarker(models.landmarker_path, max_faces=self.options.max_faces)
@@ -170,6 +174,7 @@ class Session:
         self.smoother, self.smoothing = Smoother(), False
         self.event_detector = EventDetector()
         self.on_events = on_events
+        self.on_frame = on_frame
         self.faces_left_out = self.frames_capped = 0  # of the current input
         self.notices: list[str] = []  # of the current input
 
@@ -236,6 +241,8 @@ class Session:
             for frame in frames:
                 faces = perceive(frame)
                 rows.add(frame, faces)
+                if self.on_frame is not None:
+                    self.on_frame(frame)
                 if events is not None and len(faces):
                     self._emit(events.update(frame.timestamp, faces.face_ids, faces.aus, faces.emotions,
                                              faces.eye_closure, faces.pspi))  # fmt: skip

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
+
 from mien.errors import InputError
 from mien.frame import Frame
 from mien.io.images import IMAGE_EXTENSIONS, NOT_AN_IMAGE, read_image_frames
-from mien.io.video import VIDEO_EXTENSIONS, is_stream, read_video
+from mien.io.video import VIDEO_EXTENSIONS, is_stream, read_video, video_frames_declared
 
 MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
 
@@ -104,3 +106,21 @@ def read_frames(source: Input, max_frames: int | None = None, notices: list[str]
     if source.kind == "video" and os.path.isfile(source.locator) and os.path.getsize(source.locator) == 0:
         raise InputError(source.locator, "empty file (0 bytes)")
     yield from read_video(source.locator, max_frames, notices)
+
+
+def expected_frames(source: Input, max_frames: int | None = None) -> int | None:
+    """How many frames reading ``source`` should give, from its header (None: not known, as for
+    live streams). For progress bars: cheap, and never an error."""
+    if source.kind == "stream":
+        return max_frames
+    try:
+        if source.kind == "image":
+            with Image.open(source.locator) as image:
+                count = getattr(image, "n_frames", 1)
+        else:
+            count = video_frames_declared(source.locator)
+    except Exception:  # noqa: BLE001  (an unreadable input is reported by the analysis itself)
+        return max_frames
+    if count is None:
+        return max_frames
+    return min(count, max_frames) if max_frames else count

@@ -110,6 +110,21 @@ def read_video(locator: str, max_frames: int | None = None, notices: list[str] |
             _check_complete(locator, container, stream, index, timestamp)
 
 
+def video_frames_declared(locator: str) -> int | None:
+    """The number of frames a video file's header declares (or its duration × frame rate)."""
+    with av.open(locator) as container:
+        if not container.streams.video:
+            return None
+        stream = container.streams.video[0]
+        if stream.frames:
+            return int(stream.frames)
+        if stream.duration and stream.time_base and stream.average_rate:
+            return int(float(stream.duration * stream.time_base) * float(stream.average_rate))
+        if container.duration and stream.average_rate:
+            return int(container.duration / 1e6 * float(stream.average_rate))
+        return None
+
+
 def _check_complete(locator: str, container, stream, decoded: int, last_time: float) -> None:
     """Raise InputStopped if the container promised more than could be decoded (a cut file)."""
     declared = stream.frames

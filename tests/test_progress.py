@@ -1,0 +1,79 @@
+"""What `mien analyze` shows while it works: a bar on a terminal, JSON lines with --json, nothing
+extra in a log; and no native library noise on the user's screen."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+
+
+def mien(*args: str, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mien.cli", *args], capture_output=True, text=True, env=env)
+
+
+def on_a_terminal(*args: str) -> tuple[int, str]:
+    """Run mien with stdin, stdout and stderr on a pseudo-terminal, as in a user's shell."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "mien.cli", *args], stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the terminal closed: the process has ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    return process.wait(), seen.decode("utf-8", "replace")
+
+
+def test_a_bar_with_frames_speed_and_time_left_on_a_terminal(media, tmp_path):
+    code, screen = on_a_terminal("analyze", media("single_face_video"), media("happy"), "-o", str(tmp_path / "out.csv"))
+    assert code == 0, screen
+    assert "━" in screen and "/72" in screen and "frames/s" in screen and "inputs" in screen
+    assert f"wrote {tmp_path / 'out.csv'} (73 rows, 2 of 2 inputs analysed)" in screen
+
+
+def test_quiet_on_a_terminal_shows_no_bar(media, tmp_path):
+    code, screen = on_a_terminal("analyze", media("single_face_video"), "-o", str(tmp_path / "out.csv"), "-q")
+    assert code == 0 and screen.strip() == "", screen
+
+
+def test_not_a_terminal_gets_plain_lines_only(media, tmp_path):
+    done = mien("analyze", media("single_face_video"), "-o", str(tmp_path / "out.csv"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and "\r" not in done.stderr and "\x1b" not in done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(f"{media('single_face_video')}: 72 frames, 72 rows")
+
+
+def test_json_progress_lines_on_stdout(media, tmp_path):
+    done = mien("analyze", media("single_face_video"), media("happy"), "-o", str(tmp_path / "out.csv"), "--json", "-q")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    finished = [r for r in records if r["event"] == "input_done"]
+    assert [r["input"] for r in finished] == [media("single_face_video"), media("happy")]
+    assert finished[0]["frames"] == finished[0]["expected_frames"] == 72 and finished[0]["frames_per_second"] > 0
+    assert finished[-1]["inputs_done"] == finished[-1]["inputs"] == 2
+    assert {"eta_s", "frames", "frames_per_second"} <= set(records[0])
+
+
+def test_json_progress_and_live_events_cannot_share_stdout(media, tmp_path):
+    done = mien("analyze", media("single_face_video"), "-o", str(tmp_path / "out.csv"), "--json", "--events", "-")
+    assert done.returncode == 2 and done.stderr.strip() == (
+        "mien: error: --json and --events - both write JSON lines on stdout; choose one")
+
+
+def test_native_library_noise_stays_off_the_screen(media, tmp_path):
+    inputs = [media("multi_face"), media("single_face_video"), media("greyscale")]
+    noisy = mien("analyze", *inputs, "-o", str(tmp_path / "a.csv"), env={**os.environ, "MIEN_NATIVE_LOGS": "1"})
+    assert "W0000" in noisy.stderr or "INFO:" in noisy.stderr  # MediaPipe and LiteRT do talk
+    done = mien("analyze", *inputs, "-o", str(tmp_path / "b.csv"))
+    assert done.returncode == 0, done.stderr
+    ours = [line for line in done.stderr.splitlines() if line.startswith(tuple(inputs) + ("wrote ", "mien: "))]
+    assert ours == done.stderr.splitlines() and len(ours) == 4
