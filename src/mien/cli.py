@@ -232,8 +232,9 @@ def summarize(
     if events is not None:
         write_table(result.events(), events)
     if output is None:
-        with pd.option_context("display.max_columns", 12, "display.width", 120):
-            typer.echo(summary.to_string(index=False, max_cols=12))
+        from mien.summary_text import summary_text
+
+        typer.echo(summary_text(summary))  # every column; -o writes them as a table
     else:
         write_table(summary, output)
         _say(f"wrote {output} ({len(summary)} rows)")
