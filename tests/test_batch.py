@@ -153,7 +153,7 @@ def test_a_run_killed_with_sigkill_finishes_every_input_exactly_once(media, tmp_
 
 
 def test_ray_backend_gives_the_local_backends_rows(study, finished, tmp_path):
-    pytest.importorskip("ray")
+    pytest.importorskip("ray", reason="needs the ray extra: pip install -e '.[ray]'")
     local, _ = finished
     report = run_batch([str(study)], tmp_path, Options(max_frames=FRAMES), backend="ray", workers=2)
     assert report.done == 3 and len(report.failed) == 1

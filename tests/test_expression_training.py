@@ -139,8 +139,8 @@ def split_set(labelled_faces, tmp_path_factory):
 
 
 def test_training_is_repeatable_and_resumes_to_the_same_model(split_set, tmp_path):
-    pytest.importorskip("torch")
-    pytest.importorskip("onnx")
+    pytest.importorskip("torch", reason="needs the train extra: pip install -e '.[train]'")
+    pytest.importorskip("onnx", reason="needs the train extra: pip install -e '.[train]'")
     straight, interrupted, again = tmp_path / "straight", tmp_path / "interrupted", tmp_path / "again"
     assert runner.invoke(app, _train(split_set, straight, 2)).exit_code == 0
     assert runner.invoke(app, _train(split_set, again, 2)).exit_code == 0
@@ -160,7 +160,7 @@ def test_training_is_repeatable_and_resumes_to_the_same_model(split_set, tmp_pat
 
 
 def test_a_trained_model_plugs_into_analyze(split_set, media, tmp_path):
-    pytest.importorskip("torch")
+    pytest.importorskip("torch", reason="needs the train extra: pip install -e '.[train]'")
     out = tmp_path / "run"
     assert runner.invoke(app, _train(split_set, out, 1)).exit_code == 0
     table = tmp_path / "happy.csv"
