@@ -77,3 +77,15 @@ def test_native_library_noise_stays_off_the_screen(media, tmp_path):
     assert done.returncode == 0, done.stderr
     ours = [line for line in done.stderr.splitlines() if line.startswith(tuple(inputs) + ("wrote ", "mien: "))]
     assert ours == done.stderr.splitlines() and len(ours) == 4
+
+
+def test_batch_shows_a_bar_on_a_terminal_and_only_its_summary_in_a_log(media, tmp_path):
+    inputs = [media("single_face_video"), media("happy")]
+    code, screen = on_a_terminal("batch", *inputs, "--out", str(tmp_path / "bar"), "--workers", "1")
+    assert code == 0, screen
+    assert "━" in screen and "2/2" in screen and "inputs" in screen
+    done = mien("batch", *inputs, str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "log"), "--workers", "1")
+    assert done.returncode == 1 and "\x1b" not in done.stderr and "\r" not in done.stderr
+    assert done.stderr.splitlines() == [f"mien: error: {tmp_path / 'missing.mp4'}: no such file or folder",
+                                        f"2 analysed, 0 done before, 1 failed; results in {tmp_path / 'log'} "
+                                        f"(mien query {tmp_path / 'log'} \"SELECT ...\")"]  # fmt: skip

@@ -267,7 +267,11 @@ def batch(
             backend not in ("local", "ray") and f"--backend {backend}: choose local or ray")  # fmt: skip
     if backend == "ray":
         _refuse(_ray_reachable(address))
-    printer = ProgressPrinter("json" if as_json else "quiet" if quiet else "human")
+    from mien.progress import BatchBar, mode_for
+
+    # A bar on a terminal; JSON lines with --json; errors only in a log or with -q.
+    shown = mode_for(quiet, as_json)
+    printer = BatchBar() if shown == "bar" else ProgressPrinter("json" if shown == "json" else "quiet")
     options = Options(max_faces=max_faces, max_frames=max_frames, smooth=smooth)
     with _clear_errors():
         try:
@@ -281,6 +285,9 @@ def batch(
             _say(f"mien: {why}: {done.done if done else 0} inputs finished and kept in {out}; "
                  f"{done.released if done else 0} unfinished handed back; run the same command to finish")  # fmt: skip
             raise typer.Exit(143 if isinstance(stop, Terminated) else 130) from None
+        finally:
+            if isinstance(printer, BatchBar):
+                printer.close()
     if not quiet and not as_json:
         elsewhere = f"{report.elsewhere} by another run at the same time, " if report.elsewhere else ""
         _say(f"{report.done} analysed, {report.skipped} done before, {elsewhere}{len(report.failed)} failed; "

@@ -108,3 +108,36 @@ class AnalyzeProgress:
                           "expected_frames": self.expected, "frames_per_second": round(speed, 1),
                           "eta_s": round(max(left, 0.0), 1) if left is not None else None,
                           "inputs_done": self.done, "inputs": self.total}), flush=True)  # fmt: skip
+
+
+class BatchBar:
+    """`mien batch` on a terminal: one bar over the study's inputs (done before, analysed now,
+    failed), frames/s over the run, time left from the bytes still to analyse. Same calling
+    convention as mien.batch.progress.ProgressPrinter; errors print above the bar."""
+
+    def __init__(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[speed]}"), TimeRemainingColumn(),
+                             console=Console(stderr=True), transient=True)  # fmt: skip
+        self._task = None
+        self.started = time.monotonic()
+
+    def __call__(self, what: str, job, info: dict | None, report) -> None:
+        if what == "start":
+            self.started = time.monotonic()
+            self._task = self._bar.add_task("inputs", total=report.total or None, speed="")
+            self._bar.start()
+        if info and info.get("error") and not info.get("stopped_at") and job is not None:
+            self._bar.console.print(f"mien: error: {job.path}: {info['error']}", markup=False, highlight=False)
+        if self._task is None:
+            return
+        elapsed = time.monotonic() - self.started
+        counted = report.done + report.skipped + len(report.failed) + getattr(report, "elsewhere", 0)
+        speed = f"{report.frames / elapsed:.0f} frames/s" if elapsed and report.frames else ""
+        self._bar.update(self._task, completed=counted, speed=speed)
+
+    def close(self) -> None:
+        self._bar.stop()
