@@ -52,3 +52,11 @@ def test_threads_on_one_model_set_give_the_rows_of_separate_runs(media):
         assert rows.num_rows > 0
         assert rows.equals(rows_alone), spec
         assert events.equals(events_alone), spec
+
+
+def test_the_library_refuses_nonsense_limits_too():
+    import pytest
+
+    for options in ({"max_faces": 0}, {"max_frames": -5}):
+        with pytest.raises(ValueError, match="must be 1 or more"):
+            Models(**options)

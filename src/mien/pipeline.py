@@ -110,6 +110,9 @@ class Models:
             if not hasattr(options, key):
                 raise TypeError(f"unknown option {key!r}")
             setattr(options, key, value)
+        for name, value in (("max_faces", options.max_faces), ("max_frames", options.max_frames)):
+            if value is not None and value < 1:  # 0 frames would "succeed" with nothing analysed
+                raise ValueError(f"{name} {value}: must be 1 or more")
         self.options = options
         landmarker_file = resolve("face_landmarker", self.options.landmarker_model)
         expression_file = resolve_trainable("expression", self.options.expression_model)

@@ -239,7 +239,9 @@ class _Ray:
             except self.ray.exceptions.WorkerCrashedError:  # after Ray's own retry: twice
                 arrived.append((job, {"error": "the worker process died while analysing it (2 times)"}))
             except Exception as error:
-                arrived.append((job, {"error": f"internal error ({type(error).__name__}: {error}); please report it"}))
+                from mien.bug_log import log_bug
+
+                arrived.append((job, {"error": log_bug(error)}))
         return arrived
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from mien.batch.jobs import Job
+from mien.bug_log import log_bug
 from mien.errors import InputError
 from mien.events.detectors import Event
 from mien.events.replay import events_table
@@ -76,7 +77,7 @@ def outcome_of(job: Job, settings: dict, results: str) -> dict:
     except InputError as error:
         return _failure(error.reason, started)
     except Exception as error:  # one input's failure must not stop the batch
-        return _failure(f"internal error ({type(error).__name__}: {error}); please report it", started)
+        return _failure(log_bug(error), started)
 
 
 def worker_name() -> str:
