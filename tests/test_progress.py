@@ -1,5 +1,5 @@
-"""What `mien analyze` shows while it works: a bar on a terminal, JSON lines with --json, nothing
-extra in a log; and no native library noise on the user's screen."""
+"""What long commands (analyze, batch, evaluate, train) show while they work: a bar on a
+terminal, JSON lines with --json, nothing extra in a log; and no native library noise."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import os
 import pty
 import subprocess
 import sys
+
+import numpy as np
 
 
 def mien(*args: str, env=None) -> subprocess.CompletedProcess:
@@ -89,3 +91,36 @@ def test_batch_shows_a_bar_on_a_terminal_and_only_its_summary_in_a_log(media, tm
     assert done.stderr.splitlines() == [f"mien: error: {tmp_path / 'missing.mp4'}: no such file or folder",
                                         f"2 analysed, 0 done before, 1 failed; results in {tmp_path / 'log'} "
                                         f"(mien query {tmp_path / 'log'} \"SELECT ...\")"]  # fmt: skip
+
+
+def test_evaluate_shows_a_bar_while_it_aligns_faces_on_a_terminal(media, tmp_path):
+    from PIL import Image
+
+    noise = np.random.default_rng().integers(0, 2, (512, 512, 3), dtype=np.uint8)  # a set never cached
+    for label, name in (("happiness", "happy"), ("anger", "anger"), ("surprise", "surprise")):
+        (tmp_path / "set" / label).mkdir(parents=True)
+        image = np.asarray(Image.open(media(name)).convert("RGB").resize((512, 512))) ^ noise
+        Image.fromarray(image).save(tmp_path / "set" / label / f"{name}.png")
+    code, screen = on_a_terminal("evaluate", "expression", "--data", str(tmp_path / "set"))
+    assert code == 0, screen
+    assert "aligning 3 faces" in screen and "━" in screen
+    done = subprocess.run([sys.executable, "-m", "mien.cli", "evaluate", "expression", "--data", str(tmp_path / "set")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0 and "━" not in done.stderr + done.stdout  # not a terminal: no bar
+
+
+def test_training_shows_a_bar_per_epoch_on_a_terminal(media, tmp_path):
+    import pytest
+
+    pytest.importorskip("torch", reason="needs the train extra: pip install -e '.[train]'")
+    from PIL import Image
+
+    for label, names in (("happiness", ["happy", "single_face", "alpha"]), ("anger", ["anger", "disgust"]),
+                         ("surprise", ["surprise", "astronaut"])):  # fmt: skip
+        (tmp_path / "set" / label).mkdir(parents=True)
+        for name in names:
+            Image.open(media(name)).convert("RGB").save(tmp_path / "set" / label / f"{name}.png")
+    code, screen = on_a_terminal("train", "expression", "--data", str(tmp_path / "set"), "--out", str(tmp_path / "run"),
+                                 "--epochs", "1", "--input-size", "64", "--batch-size", "2", "--threads", "1")  # fmt: skip
+    assert code == 0, screen
+    assert "epoch 1/1" in screen and "━" in screen and "wrote " in screen

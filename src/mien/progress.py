@@ -141,3 +141,15 @@ class BatchBar:
 
     def close(self) -> None:
         self._bar.stop()
+
+
+def tracked(items, total: int | None, label: str):
+    """``items`` as they come, with a Rich bar on a terminal (training epochs, face alignment,
+    evaluation); nothing drawn when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield from items
+        return
+    from rich.console import Console
+    from rich.progress import track
+
+    yield from track(items, total=total, description=label, console=Console(stderr=True), transient=True)

@@ -19,6 +19,7 @@ import numpy as np
 
 from mien.frame import Frame
 from mien.models.registry import MODELS, cache_dir, resolve
+from mien.progress import tracked
 from mien.stages import face_crop
 from mien.stages.face_crop import CROP_SIZE, crop_faces, whole_image_crop
 from mien.train.datasets import FaceSet
@@ -44,12 +45,13 @@ def aligned_crops(faces: FaceSet, workers: int = 2) -> tuple[np.ndarray, np.ndar
     crops, fitted = [], []
     if workers > 1 and len(faces) >= POOL_FROM:
         with multiprocessing.get_context("spawn").Pool(workers, initializer=_start_worker) as pool:
-            for done, (c, f) in enumerate(pool.imap(_align_chunk, chunks), start=1):
+            cut = tracked(pool.imap(_align_chunk, chunks), len(chunks), f"aligning {len(faces)} faces")
+            for done, (c, f) in enumerate(cut, start=1):
                 crops.append(c), fitted.append(f)
                 _progress(done * CHUNK, len(faces), started)
     else:
         _start_worker()
-        for done, chunk in enumerate(chunks, start=1):
+        for done, chunk in enumerate(tracked(chunks, len(chunks), f"aligning {len(faces)} faces"), start=1):
             c, f = _align_chunk(chunk)
             crops.append(c), fitted.append(f)
             _progress(done * CHUNK, len(faces), started)

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from mien.models.registry import resolve
+from mien.progress import tracked
 from mien.schema import EMOTIONS, FER2013_EMOTIONS
 from mien.train.align import aligned_crops
 from mien.train.augment import augment
@@ -102,7 +103,8 @@ def train_expression(config: TrainConfig) -> Path | None:
         net.train()
         order = torch.from_numpy(train_rows)[torch.randperm(len(train_rows), generator=generator)]
         total_loss = 0.0
-        for step, batch in enumerate(order.split(config.batch_size)):
+        batches = order.split(config.batch_size)
+        for step, batch in enumerate(tracked(batches, len(batches), f"epoch {epoch + 1}/{config.epochs}")):
             _set_learning_rate(optimizer, config, epoch * steps_per_epoch + step, steps_per_epoch)
             images = augment(crops_t[batch].float(), generator).contiguous(memory_format=torch.channels_last)
             expression_logits, fer2013_logits = net(images)
