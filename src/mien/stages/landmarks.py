@@ -16,6 +16,7 @@ from mediapipe.tasks.python import BaseOptions, vision
 from PIL import Image
 
 from mien.frame import Faces, Frame
+from mien.interrupts import uninterruptible
 from mien.native_logging import native_stderr_silenced
 from mien.schema import BLENDSHAPES, N_MESH
 from mien.stages.boxes import box_iou, boxes_from_landmarks
@@ -146,6 +147,7 @@ class FaceLandmarker:
         # so that a cap is never silent.
         self.beyond_limit = 0
 
+    @uninterruptible  # a graph abandoned half-made crashes the process later
     def start(self, still: bool) -> None:
         """Prepare for a new input: stills are analysed independently, video frames as a sequence."""
         if still and self._still and self._landmarker is not None:
@@ -166,6 +168,7 @@ class FaceLandmarker:
         self._last_scores = np.zeros(0, np.float32)
         self._last_ms = -1
 
+    @uninterruptible
     def _build_landmarker(self, faces: int) -> None:
         """(Re)create the landmarker looking for ``faces`` faces; 0: not yet known (built lazily)."""
         if self._landmarker is not None:
@@ -191,6 +194,7 @@ class FaceLandmarker:
                 )
             )
 
+    @uninterruptible
     def close(self) -> None:
         for task in (self._landmarker, self._detector):
             if task is not None:
