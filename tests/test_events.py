@@ -131,9 +131,10 @@ def test_baseline_removes_each_persons_resting_level(face_video_result):
     corrected = result.baselined().df
     person = corrected[corrected.face_id >= 0]
     raw = result.df.loc[person.index]
-    # The person's most neutral frames now sit at (nearly) zero...
+    # The person's most neutral frames move towards zero (she never fully rests in this clip)...
     calmest = raw["neutral"] >= raw["neutral"].quantile(0.9)
-    assert person.loc[calmest, ["AU04", "AU12", "AU25"]].median().max() < 0.5
+    before, after = raw.loc[calmest, ["AU04", "AU12", "AU25"]].median(), person.loc[calmest, ["AU04", "AU12", "AU25"]].median()
+    assert (after <= before / 2).all() and after.max() < 1.0, (before, after)
     # ...while the laughing end keeps its smile and the crying start its lowered brows (this
     # person never rests: a baseline taken from either would erase the other), nothing negative.
     assert person[person.timestamp > 16].AU12.mean() > 2.0
