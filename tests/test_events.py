@@ -143,4 +143,4 @@ def test_baseline_removes_each_persons_resting_level(face_video_result):
     # A window baseline: the first two seconds are this person's zero.
     windowed = result.baselined(window=(0, 2)).df
     first = windowed[(windowed.face_id >= 0) & (windowed.timestamp <= 2)]
-    assert first.AU12.median() == pytest.approx(0, abs=0.05)
+    assert (first.AU12 == 0).mean() >= 0.5  # at or below the window's median: zero
