@@ -11,22 +11,19 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
-import multiprocessing
 import time
 from pathlib import Path
 
 import numpy as np
 
 from mien.frame import Frame
-from mien.models.registry import MODELS, cache_dir, resolve
-from mien.progress import tracked
+from mien.models.registry import MODELS, cache_dir
 from mien.stages import face_crop
 from mien.stages.face_crop import CROP_SIZE, crop_faces, whole_image_crop
 from mien.train.datasets import FaceSet
+from mien.train.face_pool import landmarker, over_chunks
 
 log = logging.getLogger("mien.train")
-CHUNK = 256
-POOL_FROM = 2000  # faces: below this, starting worker processes costs more than it saves
 
 
 def aligned_crops(faces: FaceSet, workers: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -41,20 +38,7 @@ def aligned_crops(faces: FaceSet, workers: int = 2) -> tuple[np.ndarray, np.ndar
             log.info("aligned crops from cache %s", cached)
             return archive["crops"], archive["fitted"]
     started = time.monotonic()
-    chunks = [faces.images[i : i + CHUNK] for i in range(0, len(faces), CHUNK)]
-    crops, fitted = [], []
-    if workers > 1 and len(faces) >= POOL_FROM:
-        with multiprocessing.get_context("spawn").Pool(workers, initializer=_start_worker) as pool:
-            cut = tracked(pool.imap(_align_chunk, chunks), len(chunks), f"aligning {len(faces)} faces")
-            for done, (c, f) in enumerate(cut, start=1):
-                crops.append(c), fitted.append(f)
-                _progress(done * CHUNK, len(faces), started)
-    else:
-        _start_worker()
-        for done, chunk in enumerate(tracked(chunks, len(chunks), f"aligning {len(faces)} faces"), start=1):
-            c, f = _align_chunk(chunk)
-            crops.append(c), fitted.append(f)
-            _progress(done * CHUNK, len(faces), started)
+    crops, fitted = zip(*over_chunks(faces.images, _align_chunk, workers, "aligning"))
     crops_array, fitted_array = np.concatenate(crops), np.concatenate(fitted)
     cached.parent.mkdir(parents=True, exist_ok=True)
     partial = cached.with_suffix(".part.npz")
@@ -74,28 +58,11 @@ def _cache_key(faces: FaceSet) -> str:
     return digest.hexdigest()[:24]
 
 
-def _progress(done: int, total: int, started: float) -> None:
-    done = min(done, total)
-    if done % (CHUNK * 20) < CHUNK or done == total:
-        rate = done / max(time.monotonic() - started, 1e-9)
-        log.info("aligning faces %d / %d (%.0f/s)", done, total, rate)
-
-
-_landmarker = None
-
-
-def _start_worker() -> None:
-    global _landmarker
-    from mien.stages.landmarks import FaceLandmarker
-
-    _landmarker = FaceLandmarker(str(resolve("face_landmarker").path), max_faces=1)
-
-
 def _align_chunk(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     crops = np.zeros((len(images), CROP_SIZE, CROP_SIZE), np.uint8)
     fitted = np.zeros(len(images), bool)
     for i, image in enumerate(images):
-        faces = _landmarker.fit_crop(Frame("", i, 0.0, image))
+        faces = landmarker().fit_crop(Frame("", i, 0.0, image))
         if len(faces) and np.isfinite(faces.landmarks).all():
             crops[i], fitted[i] = crop_faces(image, faces.landmarks[:1])[0], True
         else:

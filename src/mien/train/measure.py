@@ -13,21 +13,19 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
-import multiprocessing
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from mien.frame import Frame
-from mien.models.registry import MODELS, cache_dir, resolve, resolve_trainable
+from mien.models.registry import MODELS, cache_dir, resolve_trainable
 from mien.schema import BLENDSHAPES, EMOTIONS, N_MESH
 from mien.stages import face_crop, landmarks
 from mien.stages.face_crop import CROP_SIZE, crop_faces, whole_image_crop
+from mien.train.face_pool import landmarker, over_chunks
 
 log = logging.getLogger("mien.train")
-CHUNK = 256
-POOL_FROM = 2000  # faces: below this, starting worker processes costs more than it saves
 
 
 @dataclass
@@ -62,18 +60,7 @@ def measure_faces(images: list[np.ndarray], workers: int = 2, expression_model: 
             log.info("face measurements from cache %s", cached)
             return Measurements(**{name: archive[name] for name in archive.files})
     started = time.monotonic()
-    chunks = [images[i : i + CHUNK] for i in range(0, len(images), CHUNK)]
-    parts = []
-    if workers > 1 and len(images) >= POOL_FROM:
-        with multiprocessing.get_context("spawn").Pool(workers, initializer=_start_worker) as pool:
-            for done, part in enumerate(pool.imap(_measure_chunk, chunks), start=1):
-                parts.append(part)
-                _progress(done * CHUNK, len(images), started)
-    else:
-        _start_worker()
-        for done, chunk in enumerate(chunks, start=1):
-            parts.append(_measure_chunk(chunk))
-            _progress(done * CHUNK, len(images), started)
+    parts = over_chunks(images, _measure_chunk, workers, "measuring")
     landmarks, blendshapes, transforms, fitted, crops = (np.concatenate(p) for p in zip(*parts))
     emotions = _expressions(crops, str(expression_file.path))
     measured = Measurements(landmarks, blendshapes, transforms, fitted, emotions)
@@ -108,23 +95,6 @@ def _cache_key(images: list[np.ndarray], expression_sha256: str) -> str:
     return digest.hexdigest()[:24]
 
 
-def _progress(done: int, total: int, started: float) -> None:
-    done = min(done, total)
-    if done % (CHUNK * 20) < CHUNK or done == total:
-        rate = done / max(time.monotonic() - started, 1e-9)
-        log.info("measuring faces %d / %d (%.0f/s)", done, total, rate)
-
-
-_landmarker = None
-
-
-def _start_worker() -> None:
-    global _landmarker
-    from mien.stages.landmarks import FaceLandmarker
-
-    _landmarker = FaceLandmarker(str(resolve("face_landmarker").path), max_faces=1)
-
-
 def _measure_chunk(images: list[np.ndarray]):
     n = len(images)
     landmarks = np.full((n, N_MESH, 3), np.nan, np.float32)
@@ -133,7 +103,7 @@ def _measure_chunk(images: list[np.ndarray]):
     fitted = np.zeros(n, bool)
     crops = np.zeros((n, CROP_SIZE, CROP_SIZE), np.uint8)
     for i, image in enumerate(images):
-        faces = _landmarker.fit_crop(Frame("", i, 0.0, image))
+        faces = landmarker().fit_crop(Frame("", i, 0.0, image))
         if len(faces) and np.isfinite(faces.landmarks).all():
             landmarks[i], blendshapes[i], transforms[i] = faces.landmarks[0], faces.blendshapes[0], faces.transforms[0]
             crops[i], fitted[i] = crop_faces(image, faces.landmarks[:1])[0], True
