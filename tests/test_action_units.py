@@ -17,7 +17,9 @@ from mien.schema import AU_CODES, EMOTIONS, au_trust, columns
 from mien.stages.au_signals import SIGNALS, signal_matrix
 from mien.stages.aus import AUModel
 from mien.stages.eyes import eye_aspect_ratios, eye_closure
+from mien.train import au_priors
 from mien.train.au_metrics import spearman
+from mien.train.aus import trust_of
 
 SMILES = ("happy", "single_face", "astronaut", "alpha")
 
@@ -130,6 +132,12 @@ def test_a_changed_table_changes_the_aus(photos, tmp_path):
 
 def test_weak_aus_are_flagged_in_the_schema_and_docs():
     trust = au_trust()
+    # each fitted AU's trust is the documented rule applied to the evidence stored beside it
+    for au, entry in load_table()["aus"].items():
+        if entry["method"] == "fitted":
+            reliable = max(au_priors.probability(au, e) for e in EMOTIONS) >= 0.5
+            expected = trust_of(entry["evidence"]["prototype_auc"]["movement"]) if reliable else "weak"
+            assert entry["trust"] == expected, au
     assert set(trust.values()) <= {"good", "moderate", "weak", "unvalidated"}
     meaning = {c.name: c.meaning for c in columns()}
     for au, level in trust.items():
