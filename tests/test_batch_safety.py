@@ -131,7 +131,7 @@ def test_a_killed_worker_costs_only_its_own_input(media, tmp_path, kills):
         assert process.returncode == 1
         assert row.status == "failed" and row.crashes == 2
         reason = "the worker process died while analysing it (killed by SIGKILL) (2 times)"
-        assert row.error == reason and f"{long}: error: {reason}" in said
+        assert row.error == reason and f"mien: error: {long}: {reason}" in said  # a log (not a terminal) gets the error lines
 
 
 def test_workers_die_with_their_driver_and_the_rerun_finishes(media, tmp_path):
@@ -224,7 +224,7 @@ def test_inputs_are_known_by_path_and_content_and_metadata_live_in_the_catalog(m
     twice = _manifest(tmp_path / "twice.csv", [[str(photos / "two.jpg"), "P02"], [str(photos / "two.jpg"), "P02b"]])
     reported = mien("batch", str(twice), "--out", str(out), "--workers", "1")
     assert reported.returncode == 1
-    assert f"{twice}:3: error: {photos / 'two.jpg'} is already on line 2; this row is ignored (one file carries one set of metadata)" in reported.stderr
+    assert f"mien: error: {twice}:3: {photos / 'two.jpg'} is already on line 2; this row is ignored (one file carries one set of metadata)" in reported.stderr
     participants = mien("query", str(out), "SELECT participant FROM inputs WHERE path LIKE '%two.jpg'", "--format", "csv")
     assert participants.stdout.splitlines()[1] == "P02"
 
