@@ -120,6 +120,20 @@ def test_ray_with_no_cluster_is_one_line_and_leaves_no_results(media, tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_a_ray_client_address_without_rays_client_says_what_to_install(media, tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed (pip install -e '.[ray]')")
+    try:
+        import grpc  # noqa: F401
+    except ModuleNotFoundError:
+        pass
+    else:
+        pytest.skip("Ray's client is installed here: the message is for installs without it")
+    done = mien("batch", media("happy"), "--out", str(tmp_path / "results"), "--backend", "ray",
+                "--address", "ray://127.0.0.1:10001")  # fmt: skip
+    one_line_each(done, "--address ray://127.0.0.1:10001: ray:// addresses need Ray's client: pip install 'mien[ray]'")
+    assert not (tmp_path / "results").exists()
+
+
 def test_a_real_bug_names_the_file_with_its_traceback(tmp_path, monkeypatch):
     from mien.bug_log import log_bug
 
