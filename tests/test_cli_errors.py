@@ -94,7 +94,7 @@ def test_an_expression_model_that_is_not_onnx_is_one_line(media, tmp_path):
     fake = tmp_path / "expression.onnx"
     fake.write_text("not a network")
     done = mien("analyze", media("happy"), "-o", str(tmp_path / "out.csv"), "--expression-model", str(fake))
-    one_line_each(done, f"{fake}: not a usable ONNX model")
+    one_line_each(done, f"expression model {fake}: not a usable ONNX model")
     assert not (tmp_path / "out.csv").exists()
 
 

@@ -126,7 +126,10 @@ class Models:
         # Stateless stages and read-only models: shared by every session.
         self.pose, self.gaze, self.eyes = HeadPose(), Gaze(), EyeClosure()
         self.action_units = ActionUnits(self.options.au_model)
-        self.expression = ExpressionModel(str(expression_file.path))
+        try:
+            self.expression = ExpressionModel(str(expression_file.path))
+        except ValueError as error:  # a file that is not an expression model: say which model
+            raise ValueError(f"expression model {error}") from None
         self.affect, self.pain = Affect(), Pain()
 
     def session(self, on_events: Callable[[list[Event]], None] | None = None,
