@@ -176,6 +176,13 @@ _AU_MEANING = {
 }  # fmt: skip
 
 
+def trust_mark(au: str) -> str:
+    """'*' after an AU that is weak or unvalidated, for labels in plots and videos; '' otherwise."""
+    return "*" if au_trust().get(au) in ("weak", "unvalidated") else ""
+
+
+TRUST_LEGEND = "* weak or unvalidated AU: not shown to work, exploratory only (docs/action_units.md)"
+
 _TRUST_NOTE = {
     "good": "",
     "moderate": " Trust: moderate.",

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from mien.events.replay import EYE_COLUMNS, events_from_rows
 from mien.report import plots
-from mien.schema import AU_CODES, EMOTIONS
+from mien.schema import AU_CODES, EMOTIONS, TRUST_LEGEND
 from mien.summary import summarize
 from mien.version import __version__
 
@@ -116,7 +116,7 @@ def _people(summary: pd.DataFrame, people: pd.DataFrame, rows: pd.DataFrame) -> 
     shown["input"] = shown["input"].map(lambda s: Path(str(s)).name)
     note = ("<p class=note>Rates are shares of the person's frames; expressivity is the mean intensity of "
             "the non-eye AUs (0–5); valence and arousal run from −1 to 1; head speed in deg/s; gaze dispersion "
-            "in deg. Full definitions: docs/events.md (mien summarize).</p>")  # fmt: skip
+            f"in deg. Full definitions: docs/events.md (mien summarize). {TRUST_LEGEND}.</p>")  # fmt: skip
     faces = []
     for _, person in people.iterrows():
         mean = {code: person[f"{code}_mean"] for code in AU_CODES}
@@ -135,7 +135,7 @@ def _timelines(rows: pd.DataFrame, events: pd.DataFrame, people: pd.DataFrame) -
     longest = rows["timestamp"].max() - rows["timestamp"].min() if len(rows) else 0
     note = (f"<p class=note>Each timeline is drawn from at most {plots.BINS} equal time spans (the mean of "
             f"the frames in each; empty spans are gaps){' — this input is long enough for that to apply' if longest > 60 else ''}. "
-            "Events: a bar from onset to offset; action-unit episodes one row per AU.</p>")  # fmt: skip
+            f"Events: a bar from onset to offset; action-unit episodes one row per AU. {TRUST_LEGEND}.</p>")  # fmt: skip
     return note + "".join(parts)
 
 

@@ -17,7 +17,8 @@ import numpy as np
 
 from mien.report.frame_faces import FrameFaces
 from mien.report.mesh import tesselation_edges
-from mien.schema import AU_CODES, EMOTIONS
+from mien.calibration import load_table
+from mien.schema import AU_CODES, EMOTIONS, trust_mark
 
 LAYERS = ("box", "landmarks", "mesh", "pose", "gaze", "expression", "aus", "events")
 DEFAULT_LAYERS = ("box", "landmarks", "pose", "gaze", "expression", "aus", "events")
@@ -257,7 +258,8 @@ def _draw_aus(image: np.ndarray, faces: FrameFaces, style: Style, columns: list[
     if not columns:
         return
     row = style.row
-    label_w = cv2.getTextSize("AU00", _FONT, style.font, style.text_line)[0][0] + round(4 * style.unit)
+    label_w = cv2.getTextSize("AU00*", _FONT, style.font, style.text_line)[0][0] + round(4 * style.unit)
+    present_at = [float(load_table()["aus"][code]["present_at"]) for code in codes]
     bar = round(50 * style.unit)
     panel_w, panel_h = label_w + bar + round(6 * style.unit), row * len(codes) + round(4 * style.unit)
     height, width = image.shape[:2]
@@ -275,11 +277,11 @@ def _draw_aus(image: np.ndarray, faces: FrameFaces, style: Style, columns: list[
         for k, (column, code) in enumerate(zip(columns, codes)):
             top = y + round(2 * style.unit) + k * row
             value = float(intensities[column])
-            cv2.putText(image, code, (x + round(2 * style.unit), top + row - round(3 * style.unit)), _FONT,
+            cv2.putText(image, code + trust_mark(code), (x + round(2 * style.unit), top + row - round(3 * style.unit)), _FONT,
                         style.font, WHITE, style.text_line, cv2.LINE_AA)  # fmt: skip
             x0, y0, y1 = x + label_w, top + round(3 * style.unit), top + row - round(2 * style.unit)
             cv2.rectangle(image, (x0, y0), (x0 + bar, y1), (90, 90, 90), 1)
             if np.isfinite(value) and value > 0:
-                # Colour steps at FACS presence (1) and a marked intensity (3).
-                colour = (120, 170, 255) if value < 1 else (255, 200, 0) if value < 3 else (255, 80, 40)
+                # Colour steps at the AU's presence threshold and at 4 (for most AUs P ≥ 0.8).
+                colour = (120, 170, 255) if value < present_at[k] else (255, 200, 0) if value < 4 else (255, 80, 40)
                 cv2.rectangle(image, (x0, y0), (x0 + round(bar * min(value, 5.0) / 5.0), y1), colour, -1)

@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mien.report.layers import PALETTE
-from mien.schema import AU_CODES, AU_NAMES, EMOTIONS
+from mien.schema import AU_CODES, AU_NAMES, EMOTIONS, trust_mark
 
 BINS = 600  # time bins per timeline: more than a page's width has pixels for
 PANELS = ("expressions", "affect", "aus", "pose", "events")
@@ -123,7 +123,7 @@ def _aus_panel(ax, times, person, bins, figure) -> None:
         image = ax.pcolormesh(edges, np.arange(len(codes) + 1), np.ma.masked_invalid(means.T), cmap="magma",
                               vmin=0, vmax=5, shading="flat", rasterized=True)  # fmt: skip
         figure.colorbar(image, ax=ax, label="intensity (0-5)", pad=0.01, fraction=0.03)
-    ax.set_yticks(np.arange(len(codes)) + 0.5, [f"{c} {AU_NAMES.get(c, '')}" for c in codes], fontsize=6)
+    ax.set_yticks(np.arange(len(codes)) + 0.5, [f"{c}{trust_mark(c)} {AU_NAMES.get(c, '')}" for c in codes], fontsize=6)
     ax.set_ylim(len(codes), 0)
 
 
@@ -214,7 +214,7 @@ def face(au_intensities: Mapping[str, float] | pd.Series, title: str | None = No
     label_y = 9.0
     for anchor, code, value in anchors:
         label_y = min(label_y, float(anchor[1]))
-        ax.annotate(f"{code} {value:.1f}", tuple(anchor), xytext=(10.5, label_y), fontsize=7, va="center",
+        ax.annotate(f"{code}{trust_mark(code)} {value:.1f}", tuple(anchor), xytext=(10.5, label_y), fontsize=7, va="center",
                     arrowprops={"arrowstyle": "-", "color": "#444444", "linewidth": 0.6})  # fmt: skip
         label_y -= 1.6
     ax.set_xlim(vertices[:, 0].min() - 0.5, 15.5)
