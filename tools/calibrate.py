@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from mien.models.registry import MODELS, resolve_trainable  # noqa: E402
 from mien.schema import AU_CODES, BLENDSHAPES, EMOTIONS  # noqa: E402
 from mien.stages.au_signals import signal_matrix  # noqa: E402
+from mien.stages.aus import expression_evidence  # noqa: E402
 from mien.stages.eyes import eye_aspect_ratios  # noqa: E402
 from mien.train import au_priors  # noqa: E402
 from mien.train.au_metrics import roc_auc, spearman  # noqa: E402
@@ -119,7 +120,7 @@ def main(argv=None) -> None:
         model, l2 = fit_au_model(au, signals, weak[:, j], train, val)
         movement_logit = model.logit(signals[:, au_columns(au)])
         base_rate = float(weak[train, j].mean())
-        fused_logit = movement_logit + _logit(expression_prior[:, j]) - _logit(base_rate)
+        fused_logit = movement_logit + expression_evidence(m.emotions, prior[:, j], base_rate)
         evidence = au_evidence(au, movement_logit, fused_logit, expression_prior[:, j], weak[:, j],
                                m.blendshapes, labels, test)  # fmt: skip
         evidence["l2"] = l2
@@ -158,11 +159,6 @@ def main(argv=None) -> None:
     Path(args.table).write_text(json.dumps(table, indent=1) + "\n")
     Path(args.evidence).write_text(evidence_markdown(rows, int(test.sum())))
     log.info("wrote %s and %s", args.table, args.evidence)
-
-
-def _logit(p):
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
 
 
 def au_evidence(au, movement_logit, fused_logit, expression_prior, weak, blendshapes, labels, test) -> dict:

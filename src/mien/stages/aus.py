@@ -35,9 +35,15 @@ from mien.stages.au_signals import SIGNALS, signal_matrix
 _INDEX = {code: i for i, code in enumerate(AU_CODES)}
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
+def logit(p) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
+
+
+def expression_evidence(emotions: np.ndarray, prior: np.ndarray, base_rate) -> np.ndarray:
+    """What the expression says about AUs, in logit units above their base rate: (N, 8)
+    probabilities, (8,) or (8, n) P(AU | expression), a base rate per AU -> (N,) or (N, n)."""
+    return logit(emotions.astype(np.float64) @ prior) - logit(base_rate)
 
 
 class AUModel:
@@ -54,7 +60,7 @@ class AUModel:
         self._weights = np.zeros((len(SIGNALS), len(self.fitted)))
         self._bias = np.zeros(len(self.fitted))
         self._prior = np.zeros((len(EMOTIONS), len(self.fitted)))
-        self._base_logit = np.zeros(len(self.fitted))
+        self._base_rate = np.zeros(len(self.fitted))
         self._prior_weight = np.zeros(len(self.fitted))
         for j, au in enumerate(self.fitted):
             entry = entries[au]
@@ -63,7 +69,7 @@ class AUModel:
             self._weights[rows, j] = scaled
             self._bias[j] = entry["bias"] - scaled @ np.asarray(entry["mean"])
             self._prior[:, j] = [entry["prior"][emotion] for emotion in EMOTIONS]
-            self._base_logit[j] = _logit(np.float64(entry["base_rate"]))
+            self._base_rate[j] = entry["base_rate"]
             self._prior_weight[j] = entry["prior_weight"]
         self._present_at = np.array([entries[au]["present_at"] for au in AU_CODES], np.float32)
         self._ramps = [(au, entries[au]) for au in AU_CODES if entries[au]["method"] == "blendshape_ramp"]
@@ -74,7 +80,7 @@ class AUModel:
         """(N, 478, 3), (N, 52), (N, 8) -> (N, len(fitted)) P(AU) of the fitted AUs."""
         signals = signal_matrix(landmarks, blendshapes, self.reference_anchors)
         movement = signals @ self._weights + self._bias
-        expression = _logit(emotions.astype(np.float64) @ self._prior) - self._base_logit
+        expression = expression_evidence(emotions, self._prior, self._base_rate)
         return 1.0 / (1.0 + np.exp(-(movement + self._prior_weight * expression)))
 
     def intensities(self, landmarks: np.ndarray, blendshapes: np.ndarray, eye_closure: np.ndarray,

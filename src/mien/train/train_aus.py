@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from mien.calibration import load_table
+from mien.errors import InputError
 from mien.schema import AU_CODES, EMOTIONS
-from mien.stages.au_signals import signal_matrix
+from mien.stages.au_signals import SIGNALS, signal_matrix
+from mien.stages.aus import expression_evidence
 from mien.train.au_metrics import roc_auc
 from mien.train.aus import FITTED_AUS, au_columns, fit_au_model, fitted_entry, trust_of
 from mien.train.datasets import TEST, TRAIN, VAL
@@ -33,11 +35,6 @@ log = logging.getLogger("mien.train")
 MIN_CASES = 10
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
 def train_aus(data: str, out: str | Path, base_table: str | None = None, workers: int = 2) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -45,11 +42,10 @@ def train_aus(data: str, out: str | Path, base_table: str | None = None, workers
     measured = measure_faces(coded.images, workers=workers)
     table = copy.deepcopy(load_table(base_table))
     ok = measured.fitted
-    signals = np.full((len(coded), 1), np.nan)
-    if ok.any():
-        fitted_signals = signal_matrix(measured.landmarks[ok], measured.blendshapes[ok], np.asarray(table["reference_anchors"]))
-        signals = np.full((len(coded), fitted_signals.shape[1]), np.nan)
-        signals[ok] = fitted_signals
+    if not ok.any():
+        raise InputError(str(data), "the landmarker found no face in any of its images")
+    signals = np.full((len(coded), len(SIGNALS)), np.nan)
+    signals[ok] = signal_matrix(measured.landmarks[ok], measured.blendshapes[ok], np.asarray(table["reference_anchors"]))
     present = coded.present()
     train_split, val_split, test_split = coded.split == TRAIN, coded.split == VAL, coded.split == TEST
     refitted = []
@@ -66,7 +62,7 @@ def train_aus(data: str, out: str | Path, base_table: str | None = None, workers
             val = train
         entry = table["aus"][au]
         prior = np.array([entry["prior"][e] for e in EMOTIONS])
-        expression_term = _logit(measured.emotions.astype(np.float64) @ prior) - _logit(np.float64(entry["base_rate"]))
+        expression_term = expression_evidence(measured.emotions, prior, entry["base_rate"])
         target = np.nan_to_num(present[:, i])
         model, l2 = fit_au_model(au, signals, target, train, val, extra=expression_term)
         # the expression term's weight and offset, moved out of the standardisation
@@ -86,7 +82,7 @@ def train_aus(data: str, out: str | Path, base_table: str | None = None, workers
     table["fitted_on_codes"] = refitted
     model_file = out / "au_model.json"
     model_file.write_text(json.dumps(table, indent=1) + "\n")
-    load_table.cache_clear()
+    load_table.cache_clear()  # a table read earlier from this path in this process is stale now
     if test_split.any():
         held_out = subset(coded, test_split)
         evaluation = score(held_out, intensities_of(measured.subset(test_split), table), table,
