@@ -129,3 +129,16 @@ def test_disfa_style_sessions(media, tmp_path):
     (session / "SN001_au4.txt").write_text("1,0\n2;3\n")
     broken = mien("evaluate", "aus", "--data", str(tmp_path))
     assert broken.returncode == 1 and "SN001_au4.txt:2: expected 'frame,intensity'" in broken.stderr
+
+
+def test_json_progress_goes_to_stderr_and_the_scores_stay_clean(media, tmp_path):
+    """`--json`: the scores on stdout parse as one JSON document; progress comes as JSON lines on
+    stderr while faces are measured (a mirrored photo, so no earlier run has measured it)."""
+    mirrored = tmp_path / "mirrored_happy.jpg"
+    Image.open(media("happy")).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored)
+    (tmp_path / "codes.csv").write_text(f"path,AU12\n{mirrored},1\n{media('anger')},0\n")
+    run = mien("evaluate", "aus", "--data", str(tmp_path / "codes.csv"), "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["faces"] == 2
+    progress = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
+    assert progress and progress[-1]["event"] == "task_done" and progress[-1]["done"] == progress[-1]["total"]

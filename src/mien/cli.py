@@ -423,6 +423,8 @@ def train_expression(
     threads: Annotated[int, typer.Option("--threads", help="Torch threads (0: all cores).")] = 0,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Train on only the first N faces (a quick trial).")] = None,
     stop_after: Annotated[Optional[int], typer.Option("--stop-after", help="End this run after N epochs in all; run again to go on.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Progress as JSON lines on stderr, for logs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Fine-tune the expression model; select on the val split; calibrate; export ONNX."""
     import logging
@@ -436,7 +438,7 @@ def train_expression(
     config = TrainConfig(data=data, out=str(out), epochs=epochs, input_size=input_size, batch_size=batch_size,
                          learning_rate=learning_rate, seed=seed, threads=threads, limit=limit,
                          stop_after=stop_after)  # fmt: skip
-    with _clear_errors():
+    with _clear_errors(), _tracking(as_json, quiet):
         model = train(config)
     if model is None:
         _say(f"stopped after epoch {stop_after}; run the same command without --stop-after to go on")
@@ -454,7 +456,7 @@ def evaluate_expression(
     """Accuracy, mean per-class recall, confusion matrix and calibration error (ECE)."""
     from mien.train.evaluate import evaluate_expression as evaluate
 
-    with _clear_errors():
+    with _clear_errors(), _tracking(as_json, False):
         evaluation = evaluate(data, model=model, split=split)
     typer.echo(json.dumps(evaluation.as_dict(), indent=2) if as_json else evaluation.report())
 
@@ -468,12 +470,12 @@ def evaluate_aus(
     data: Annotated[str, typer.Option("--data", help=CODED_HELP)],
     model: Annotated[Optional[str], typer.Option("--model", help="An AU model from mien train aus (default: the shipped one).")] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="train | val | test | all (default: all).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON (progress as JSON lines on stderr).")] = False,
 ) -> None:
     """Agreement with FACS codes: per-AU ROC AUC and F1, ICC(3,1) and MAE of intensities, PSPI rho."""
     from mien.train.evaluate_aus import evaluate_aus as evaluate
 
-    with _clear_errors():
+    with _clear_errors(), _tracking(as_json, False):
         evaluation = evaluate(data, table=model, split=split)
     typer.echo(json.dumps(evaluation.as_dict(), indent=2) if as_json else evaluation.report())
 
@@ -482,6 +484,8 @@ def evaluate_aus(
 def train_aus(
     data: Annotated[str, typer.Option("--data", help=CODED_HELP)],
     out: Annotated[Path, typer.Option("--out", help="Folder for au_model.json and report.txt.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Progress as JSON lines on stderr, for logs.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Fit the AU model on your FACS codes (train split; penalty chosen on val; scored on test)."""
     import logging
@@ -489,9 +493,16 @@ def train_aus(
     from mien.train.train_aus import train_aus as train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    with _clear_errors():
+    with _clear_errors(), _tracking(as_json, quiet):
         model = train(data, out)
     _say(f"wrote {model}; use it with: mien analyze ... --au-model {model}")
+
+
+def _tracking(as_json: bool, quiet: bool):
+    """How train and evaluate report progress: JSON lines, nothing, or a bar on a terminal."""
+    from mien.progress import tracking_as
+
+    return tracking_as("json" if as_json else "off" if quiet else None)
 
 
 @contextmanager

@@ -5,9 +5,11 @@ nothing (not a terminal, or ``--quiet``): a log file must not fill with redrawn 
 
 from __future__ import annotations
 
+import contextvars
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from mien.frame import Frame
@@ -143,13 +145,50 @@ class BatchBar:
         self._bar.stop()
 
 
+# How `tracked` reports, set by the train and evaluate commands (`tracking_as`): None for a bar on a
+# terminal and nothing otherwise, "json" for JSON lines on stderr (stdout carries their results),
+# "off" for nothing.
+_TRACK_MODE: contextvars.ContextVar[str | None] = contextvars.ContextVar("mien_track_mode", default=None)
+
+
+@contextmanager
+def tracking_as(mode: str | None):
+    token = _TRACK_MODE.set(mode)
+    try:
+        yield
+    finally:
+        _TRACK_MODE.reset(token)
+
+
 def tracked(items, total: int | None, label: str):
     """``items`` as they come, with a Rich bar on a terminal (training epochs, face alignment,
-    evaluation); nothing drawn when stderr is not a terminal."""
-    if not sys.stderr.isatty():
+    evaluation), JSON lines on stderr under ``tracking_as("json")``, else nothing."""
+    mode = _TRACK_MODE.get()
+    if mode == "json":
+        yield from _json_tracked(items, total, label)
+        return
+    if mode == "off" or not sys.stderr.isatty():
         yield from items
         return
     from rich.console import Console
     from rich.progress import track
 
     yield from track(items, total=total, description=label, console=Console(stderr=True), transient=True)
+
+
+def _json_tracked(items, total: int | None, label: str):
+    started = last = time.monotonic()
+    done = 0
+
+    def line(event: str) -> None:
+        seconds = time.monotonic() - started
+        print(json.dumps({"event": event, "task": label, "done": done, "total": total,
+                          "seconds": round(seconds, 2)}), file=sys.stderr, flush=True)  # fmt: skip
+
+    for item in items:
+        yield item
+        done += 1
+        if time.monotonic() - last >= JSON_EVERY_S:
+            last = time.monotonic()
+            line("progress")
+    line("task_done")
