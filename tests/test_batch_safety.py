@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from child_process import default_ctrl_c
 
 from mien.batch.catalog import read_catalog
 from tests.test_cli import mien
@@ -163,7 +164,8 @@ def test_an_interrupted_batch_leaves_only_whole_files_and_hands_its_work_back(me
     out = tmp_path / "out"
     command = _command(inputs, out, "--workers", "1", "--max-frames", "200")
     # In a session of its own, as in a terminal: Ctrl-C goes to the driver and its workers.
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=default_ctrl_c)  # fmt: skip
     _until(lambda: _worker_on(out, str(inputs / "long.mp4")), "the long input to be under way")
     os.killpg(process.pid, how)
     said = process.communicate()[1]

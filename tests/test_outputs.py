@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from child_process import default_ctrl_c
 
 from tests.test_cli import mien
 
@@ -74,7 +75,8 @@ def test_an_interrupted_run_keeps_the_old_output_and_every_row_and_event_so_far(
     first_rows, first_events = len(pd.read_parquet(out)), len(pd.read_csv(tmp_path / "first_events.csv"))
     assert first_events > 0
     process = subprocess.Popen([sys.executable, "-m", "mien.cli", "analyze", str(first), str(second), "-o", str(out),
-                                "--events", str(events), "--force"], stderr=subprocess.PIPE, text=True)  # fmt: skip
+                                "--events", str(events), "--force"], stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_ctrl_c)  # fmt: skip
     said = []
     for line in process.stderr:  # the first input is finished (its rows and events are in hand)...
         said.append(line)
