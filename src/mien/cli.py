@@ -348,6 +348,26 @@ def query(
         typer.echo(answer.to_string(index=False))
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; anything but loopback needs --token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    data: Annotated[Path, typer.Option("--data", help="Folder for uploads, jobs and results (a mien batch results folder inside).")] = Path("mien-data"),
+    token: Annotated[Optional[str], typer.Option("--token", envvar="MIEN_TOKEN", help="Clients must send 'Authorization: Bearer TOKEN'.")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Jobs analysed at once (one worker process each).")] = 1,
+    max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", help="Largest upload accepted (413 above it).")] = 2048,
+) -> None:
+    """An HTTP service: upload media, run jobs, fetch results, SQL over them (docs/server.md; API at /docs)."""
+    from mien.checks import at_least, writable_folder
+    from mien.server.auth import binding_problem
+
+    _refuse(at_least("--workers", workers, 1), at_least("--max-upload-mb", max_upload_mb, 1),
+            writable_folder("--data", data), binding_problem(host, token))  # fmt: skip
+    from mien.server.app import serve as run_service
+
+    run_service(host, port, data, token, concurrent_jobs=workers, max_upload=max_upload_mb << 20)
+
+
 @app.command("annotate")
 def annotate_video(
     video: Annotated[Path, typer.Argument(help="The video file to draw on.")],

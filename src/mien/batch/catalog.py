@@ -230,6 +230,20 @@ class Catalog:
         row = self.db.execute("SELECT error FROM analyses WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def forget(self, path: str) -> list[str]:
+        """Drop the input ``path`` (and its analysis, when no other input shares it); the output
+        files, relative to the folder, that nothing refers to any more (the caller deletes them)."""
+        with self.writing():
+            row = self.db.execute("SELECT key FROM inputs WHERE path = ?", (path,)).fetchone()
+            if row is None:
+                return []
+            self.db.execute("DELETE FROM inputs WHERE path = ?", (path,))
+            if self.db.execute("SELECT 1 FROM inputs WHERE key = ?", (row[0],)).fetchone():
+                return []  # another input with the same bytes still uses the analysis
+            files = self.db.execute("SELECT frames_file, events_file FROM analyses WHERE key = ?", (row[0],)).fetchone()
+            self.db.execute("DELETE FROM analyses WHERE key = ?", (row[0],))
+        return [name for name in files or () if name]
+
     def table(self) -> pd.DataFrame:
         return pd.read_sql_query(JOINED, self.db)
 

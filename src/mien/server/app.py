@@ -1,0 +1,240 @@
+"""The FastAPI application: routes only; uploads, jobs and auth do the work.
+
+Every error is JSON (``{"detail": "..."}``) with a 4xx status for what the client can fix and 500
+for a bug (its traceback goes to mien's bug log, never into the answer). The OpenAPI schema is at
+``/openapi.json``, its page at ``/docs``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from mien.server import uploads
+from mien.server.auth import binding_problem, token_guard
+from mien.server.jobs import JobOptions, Jobs
+from mien.version import __version__
+
+MAX_UPLOAD = 2 << 30  # bytes (2 GiB): a long session video; --max-upload-mb changes it
+MAX_WAITING = 64  # queued or running jobs before new ones are refused with 429
+
+
+class AnalysisOptions(BaseModel):
+    """The analysis options a client may set (model files are the server's business)."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_faces: int = Field(20, ge=1, le=100)
+    max_frames: int | None = Field(None, ge=1)
+    smooth: bool | None = None
+    mesh: bool = False
+    blendshapes: bool = False
+
+
+class JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    upload: str = Field(description="an id from POST /uploads")
+    options: AnalysisOptions = AnalysisOptions()
+
+
+class QueryRequest(BaseModel):
+    sql: str = Field(description="one SELECT over the views frames, events and inputs (see mien query)")
+
+
+def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1,
+               max_upload: int = MAX_UPLOAD, max_waiting: int = MAX_WAITING,
+               finish_jobs_on_stop: bool = False) -> FastAPI:  # fmt: skip
+    """The service over the data folder ``data`` (created if need be).
+
+    On stop, jobs in progress are left to the next start (which resumes them, as after a crash)
+    unless ``finish_jobs_on_stop``: then the stop waits until every queued job is done."""
+    data = Path(data).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    state: dict = {}
+    models_lock = threading.Lock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state["jobs"] = Jobs(data, concurrent_jobs)  # resumes what a dead service left unfinished
+        try:
+            yield
+        finally:
+            state["jobs"].close(wait=finish_jobs_on_stop)
+            state.pop("models", None)
+
+    app = FastAPI(title="mien", version=__version__, lifespan=lifespan,
+                  description="Facial behaviour from images and video: uploads, jobs, results, SQL.")  # fmt: skip
+    guarded = [Depends(token_guard(token))]
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, error: Exception) -> JSONResponse:
+        from mien.bug_log import log_bug
+
+        return JSONResponse({"detail": log_bug(error)}, status_code=500)
+
+    def jobs() -> Jobs:
+        return state["jobs"]
+
+    def job_or_404(job_id: str) -> dict:
+        job = jobs().get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id}")
+        return job
+
+    def finished_analysis(job_id: str) -> dict:
+        job = job_or_404(job_id)
+        if job["status"] != "done":
+            raise HTTPException(409, f"job {job_id} is {job['status']}" + (f": {job['error']}" if job["error"] else ""))
+        analysis = jobs().analysis(job_id)
+        if analysis is None or not (jobs().results / analysis["frames_file"]).is_file():
+            raise HTTPException(410, f"the results of job {job_id} are no longer on disk")
+        return analysis
+
+    @app.get("/health")
+    def health() -> dict:
+        return {"status": "ok", "version": __version__}
+
+    @app.post("/uploads", status_code=201, dependencies=guarded)
+    async def upload(request: Request) -> dict:
+        """The body is the file (raw, or a multipart 'file' field). 413 over the size limit, 415
+        when it is not an image or video mien can decode (nothing is kept)."""
+        part, name = await uploads.receive(request, data / "tmp", max_upload)
+        found = await run_in_threadpool(uploads.store, data, part, name)
+        return found.public()
+
+    @app.post("/jobs", status_code=201, dependencies=guarded)
+    def create_job(request: JobRequest) -> dict:
+        found = uploads.find(data, request.upload)
+        if found is None:
+            raise HTTPException(404, f"no upload {request.upload}")
+        if sum(j["status"] in ("queued", "running") for j in jobs().list()) >= max_waiting:
+            raise HTTPException(429, f"{max_waiting} jobs are already waiting or running; try again later")
+        return jobs().create(found, JobOptions(**request.options.model_dump()))
+
+    @app.get("/jobs", dependencies=guarded)
+    def list_jobs() -> list[dict]:
+        return jobs().list()
+
+    @app.get("/jobs/{job_id}", dependencies=guarded)
+    def job_status(job_id: str) -> dict:
+        return job_or_404(job_id)
+
+    @app.get("/jobs/{job_id}/results", dependencies=guarded)
+    def results(job_id: str, format: Literal["json", "csv", "parquet"] = "json") -> Response:
+        """Every row (one per face per frame), as `mien batch` wrote it."""
+        path = jobs().results / finished_analysis(job_id)["frames_file"]
+        if format == "parquet":
+            return FileResponse(path, media_type="application/vnd.apache.parquet", filename=f"{job_id}.parquet")
+        return _table(pd.read_parquet(path), format, job_id)
+
+    @app.get("/jobs/{job_id}/events", dependencies=guarded)
+    def events(job_id: str, format: Literal["json", "csv", "parquet"] = "json") -> Response:
+        """Behaviour events (blinks, expression episodes...; docs/events.md)."""
+        path = jobs().results / finished_analysis(job_id)["events_file"]
+        if format == "parquet":
+            return FileResponse(path, media_type="application/vnd.apache.parquet", filename=f"{job_id}-events.parquet")
+        return _table(pd.read_parquet(path), format, f"{job_id}-events")
+
+    @app.get("/jobs/{job_id}/summary", dependencies=guarded)
+    def summary(job_id: str, per: Literal["person", "input"] = "person",
+                format: Literal["json", "csv"] = "json") -> Response:  # fmt: skip
+        """One row per person (face_id) or for the whole input: time visible, mean, peak and rate
+        of every AU and expression, blink rate, head movement... (mien.summary)."""
+        import pyarrow.parquet as pq
+
+        from mien.result import Result
+
+        analysis = finished_analysis(job_id)
+        found = Result(pq.read_table(jobs().results / analysis["frames_file"]), None,
+                       pd.read_parquet(jobs().results / analysis["events_file"]))  # fmt: skip
+        return _table(found.summary(per=per), format, job_id)
+
+    @app.delete("/jobs/{job_id}", status_code=204, dependencies=guarded)
+    def delete_job(job_id: str) -> Response:
+        """The job, its input and the result files no other job shares."""
+        outcome = jobs().delete(job_id)
+        if outcome == "missing":
+            raise HTTPException(404, f"no job {job_id}")
+        if outcome == "busy":
+            raise HTTPException(409, f"job {job_id} is still queued or running; delete it when it has finished")
+        return Response(status_code=204)
+
+    @app.post("/analyze", dependencies=guarded)
+    async def analyze_image(request: Request) -> Response:
+        """One image, analysed now: its rows as JSON (one per face). Videos go through /jobs."""
+        part, _ = await uploads.receive(request, data / "tmp", max_upload)
+        try:
+            kind, extension, _ = await run_in_threadpool(uploads.probe, part)
+            if kind != "image":
+                raise HTTPException(415, "POST /analyze takes one image; upload videos and create a job")
+            image = part.with_name(part.stem.lstrip(".") + extension)
+            os.replace(part, image)
+            part = image
+            rows = await run_in_threadpool(_analyse_image, state, models_lock, str(image))
+        finally:
+            part.unlink(missing_ok=True)
+        return Response(rows.to_json(orient="records"), media_type="application/json")
+
+    @app.post("/query", dependencies=guarded)
+    def query(request: QueryRequest) -> Response:
+        """Read-only SQL (DuckDB) over every finished job, as `mien query` runs it: views frames,
+        events, inputs. Statements that write, attach or read files are refused (400)."""
+        from mien.batch.query import query as run_query
+
+        try:
+            answer = run_query(jobs().results, request.sql)
+        except ValueError as error:  # NotReadOnly included
+            raise HTTPException(400, str(error)) from None
+        return Response(answer.to_json(orient="records", date_format="iso"), media_type="application/json")
+
+    return app
+
+
+def _table(frame: pd.DataFrame, format: str, name: str) -> Response:
+    if "input" in frame:  # the server's path of the input: the job id names it for the client
+        frame = frame.assign(input=name.removesuffix("-events"))
+    if format == "csv":
+        return Response(frame.to_csv(index=False), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})  # fmt: skip
+    buffer = io.StringIO()
+    frame.to_json(buffer, orient="records")
+    return Response(buffer.getvalue(), media_type="application/json")
+
+
+def _analyse_image(state: dict, lock: threading.Lock, path: str) -> pd.DataFrame:
+    """One image on the service's shared model set (loaded on first use), in a session of its own."""
+    import pyarrow as pa
+
+    from mien.pipeline import Models
+
+    with lock:
+        if state.get("models") is None:
+            state["models"] = Models()
+    models = state["models"]
+    batches: list = []
+    with models.session() as session:
+        report = session.run([path], on_batch=batches.append)
+    if report.failed:
+        raise HTTPException(422, f"the image could not be analysed: {report.failed[0].error}")
+    return pa.Table.from_batches(batches, schema=models.output_schema()).to_pandas().drop(columns="input")
+
+
+def serve(host: str, port: int, data: Path, token: str | None, concurrent_jobs: int = 1,
+          max_upload: int = MAX_UPLOAD) -> None:  # fmt: skip
+    """Run the service with uvicorn until stopped; refuses a non-loopback host without a token."""
+    problem = binding_problem(host, token)
+    if problem:
+        raise ValueError(problem)
+    import uvicorn
+
+    uvicorn.run(create_app(data, token, concurrent_jobs=concurrent_jobs, max_upload=max_upload), host=host,
+                port=port, log_level="info")  # fmt: skip

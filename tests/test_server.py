@@ -1,0 +1,248 @@
+"""mien serve: the HTTP API against the real app (FastAPI's TestClient, lifespan included) with real
+sample media: uploads (streamed, limited, checked, renamed), jobs run by mien.batch, results,
+events, delete, one image analysed at once, read-only SQL, and the token rule."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("fastapi", reason="mien serve needs fastapi (a core dependency: pip install -e .)")
+pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx (the test extra)")
+
+from fastapi.testclient import TestClient  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from mien.batch.catalog import read_catalog  # noqa: E402
+from mien.cli import app as cli  # noqa: E402
+from mien.server.app import create_app  # noqa: E402
+from mien.server.auth import binding_problem  # noqa: E402
+
+FRAMES = 24  # per job: enough to show the workings, short enough for CI
+
+
+def wait_for(client: TestClient, job_id: str, deadline_s: float = 600) -> dict:
+    """Poll the job until it is done or failed (the deadline only keeps a broken run from hanging)."""
+    give_up = time.monotonic() + deadline_s
+    while time.monotonic() < give_up:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} never finished: {job}")
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("server-data")
+
+
+@pytest.fixture(scope="module")
+def client(data):
+    with TestClient(create_app(data)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def finished_job(client, media):
+    """The single-face clip, uploaded as a browser would (multipart) and analysed as a job."""
+    with open(media("single_face_video"), "rb") as f:
+        upload = client.post("/uploads", files={"file": ("../../../etc/evil name.mp4", f, "video/mp4")})
+    assert upload.status_code == 201, upload.text
+    created = client.post("/jobs", json={"upload": upload.json()["id"], "options": {"max_frames": FRAMES}})
+    assert created.status_code == 201, created.text
+    assert created.json()["status"] in ("queued", "running")
+    return wait_for(client, created.json()["id"]), upload.json()
+
+
+def test_an_upload_is_kept_under_a_server_id_never_the_clients_file_name(finished_job, data, tmp_path_factory):
+    _, upload = finished_job
+    assert upload["kind"] == "video" and upload["name"] == "../../../etc/evil name.mp4"
+    stored = files_under(data / "uploads")
+    assert [p.name for p in stored] == [f"{upload['id']}.mov"]  # named from the id and what was decoded
+    assert not list(tmp_path_factory.getbasetemp().rglob("evil*"))
+    assert not (data / "tmp").exists() or not files_under(data / "tmp")
+
+
+def test_a_raw_body_upload_works_too_and_two_uploads_never_share_a_file(client, media, data):
+    body = Path(media("happy")).read_bytes()
+    first = client.post("/uploads", content=body, headers={"content-type": "application/octet-stream"})
+    second = client.post("/uploads", content=body, headers={"content-type": "image/jpeg"})
+    assert first.status_code == second.status_code == 201
+    assert first.json()["kind"] == "image" and first.json()["id"] != second.json()["id"]
+    for answer in (first, second):
+        assert (data / "uploads" / f"{answer.json()['id']}.jpg").read_bytes() == body
+
+
+def test_a_job_is_a_batch_analysis_with_status_progress_and_the_files_mien_batch_writes(finished_job, data):
+    job, _ = finished_job
+    assert job["status"] == "done", job
+    assert job["progress"]["frames_total"] == FRAMES and job["progress"]["frames_done"] == FRAMES
+    assert job["progress"]["frames_per_second"] > 0
+    catalog = read_catalog(data / "results")  # the batch catalog, as `mien query` reads it
+    assert list(catalog.status) == ["done"] and catalog.path[0].endswith(f"inputs/{job['id']}.mov")
+    frames = pd.read_parquet(data / "results" / catalog.frames_file[0])
+    assert len(frames) == catalog.rows[0] and frames.frame.max() == FRAMES - 1
+
+
+def test_results_come_as_json_csv_and_parquet_with_the_same_rows(client, finished_job, data):
+    job, _ = finished_job
+    stored = pd.read_parquet(data / "results" / read_catalog(data / "results").frames_file[0])
+    as_json = pd.DataFrame(client.get(f"/jobs/{job['id']}/results").json())
+    as_csv = pd.read_csv(io.StringIO(client.get(f"/jobs/{job['id']}/results?format=csv").text))
+    parquet = client.get(f"/jobs/{job['id']}/results", params={"format": "parquet"})
+    assert parquet.status_code == 200
+    as_parquet = pd.read_parquet(io.BytesIO(parquet.content))
+    assert as_parquet.equals(stored)  # the very file mien batch wrote
+    for table in (as_json, as_csv):
+        assert len(table) == len(stored) and list(table.columns) == list(stored.columns)
+        assert (table.input == job["id"]).all()  # the server's own paths are not shown
+        assert np.allclose(table.AU12, stored.AU12, equal_nan=True)
+    events = client.get(f"/jobs/{job['id']}/events")
+    assert events.status_code == 200 and isinstance(events.json(), list)
+    assert client.get(f"/jobs/{job['id']}/results?format=xml").status_code == 422
+
+
+def test_a_job_has_a_per_person_summary(client, finished_job):
+    job, _ = finished_job
+    people = client.get(f"/jobs/{job['id']}/summary").json()
+    assert [p["face_id"] for p in people] == [0] and people[0]["input"] == job["id"]
+    assert client.get(f"/jobs/{job['id']}/summary", params={"per": "input"}).status_code == 200
+
+
+def test_jobs_are_listed_and_unknown_ones_are_a_json_404(client, finished_job):
+    job, _ = finished_job
+    assert job["id"] in [j["id"] for j in client.get("/jobs").json()]
+    for path in ("/jobs/nope", "/jobs/nope/results", "/jobs/nope/events"):
+        answer = client.get(path)
+        assert answer.status_code == 404 and "nope" in answer.json()["detail"]
+    assert client.post("/jobs", json={"upload": "nope"}).status_code == 404
+    # Options that would name server files are not options a client has.
+    refused = client.post("/jobs", json={"upload": job["upload"], "options": {"landmarker_model": "/etc/passwd"}})
+    assert refused.status_code == 422
+
+
+def test_sql_reads_every_finished_job_and_cannot_write_or_read_files(client, finished_job, data):
+    job, _ = finished_job
+    rows = read_catalog(data / "results").rows[0]
+    answer = client.post("/query", json={"sql": "SELECT count(*) AS n FROM frames"})
+    assert answer.status_code == 200 and answer.json() == [{"n": rows}]
+    outside = data.parent / "written.csv"
+    for sql in (f"COPY (SELECT 1) TO '{outside}'", "SELECT * FROM read_csv('/etc/passwd')",
+                "ATTACH 'x.db' AS x", "SELECT 1; SELECT 2"):  # fmt: skip
+        refused = client.post("/query", json={"sql": sql})
+        assert refused.status_code == 400 and refused.json()["detail"], sql
+    assert not outside.exists()
+
+
+def test_one_image_is_analysed_at_once_and_nothing_is_kept(client, media, data):
+    with open(media("happy"), "rb") as f:
+        answer = client.post("/analyze", files={"file": ("face.jpg", f, "image/jpeg")})
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()
+    assert len(rows) == 1 and rows[0]["face_id"] == 0 and "input" not in rows[0]
+    assert max(("happiness", "neutral", "sadness"), key=lambda e: rows[0][e]) == "happiness"
+    with open(media("single_face_video"), "rb") as f:
+        video = client.post("/analyze", files={"file": ("clip.mp4", f, "video/mp4")})
+    assert video.status_code == 415 and "job" in video.json()["detail"]
+    assert not files_under(data / "tmp")
+
+
+def test_media_that_cannot_be_decoded_is_refused_and_nothing_is_kept(client, data):
+    before = files_under(data)
+    for body in (b"this is not a video" * 100, b"\x89PNG\r\n\x1a\n" + b"\0" * 200):
+        answer = client.post("/uploads", files={"file": ("clip.mp4", body, "video/mp4")})
+        assert answer.status_code == 415 and "not an image or video" in answer.json()["detail"]
+    assert client.post("/uploads", content=b"").status_code == 400
+    after = [p for p in files_under(data) if not p.name.startswith("catalog.sqlite") and "sqlite" not in p.name]
+    assert after == [p for p in before if "sqlite" not in p.name]
+
+
+def test_uploads_over_the_limit_are_refused_with_413_and_nothing_is_kept(media, tmp_path):
+    body = Path(media("happy")).read_bytes()
+    with TestClient(create_app(tmp_path, max_upload=len(body))) as small:
+        assert small.post("/uploads", content=body + b"\0").status_code == 413
+        # A multipart body without a Content-Length (streamed in chunks) is cut off as it arrives.
+        chunks = iter([b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\r\n",
+                       body[:1000], body, b"\r\n--b--\r\n"])  # fmt: skip
+        streamed = small.post("/uploads", content=chunks, headers={"content-type": "multipart/form-data; boundary=b"})
+        assert streamed.status_code == 413 and "limit" in streamed.json()["detail"]
+        assert small.post("/uploads", content=body).status_code == 201  # at the limit: fine
+    assert len(files_under(tmp_path / "uploads")) == 1 and not files_under(tmp_path / "tmp")
+
+
+def test_deleting_a_job_removes_its_files_but_not_those_another_job_shares(client, finished_job, data):
+    _, upload = finished_job
+    twins = [client.post("/jobs", json={"upload": upload["id"], "options": {"max_frames": 5}}).json()["id"]
+             for _ in range(2)]  # fmt: skip
+    for twin in twins:
+        assert wait_for(client, twin)["status"] == "done"
+    catalog = read_catalog(data / "results").set_index("path")
+    shared = data / "results" / catalog.loc[str(data / "inputs" / f"{twins[0]}.mov"), "frames_file"]
+    assert client.delete(f"/jobs/{twins[0]}").status_code == 204
+    assert client.get(f"/jobs/{twins[0]}").status_code == 404
+    assert shared.is_file() and client.get(f"/jobs/{twins[1]}/results").status_code == 200
+    assert client.delete(f"/jobs/{twins[1]}").status_code == 204
+    assert not shared.is_file() and not (data / "inputs" / f"{twins[1]}.mov").exists()
+    assert client.delete(f"/jobs/{twins[1]}").status_code == 404
+    assert (data / "uploads" / f"{upload['id']}.mov").is_file()  # the first job still uses it
+
+
+def test_a_token_is_required_when_one_is_set(tmp_path, media):
+    with TestClient(create_app(tmp_path, token="s3cret")) as guarded:
+        assert guarded.get("/health").status_code == 200
+        for answer in (guarded.get("/jobs"), guarded.get("/jobs", headers={"Authorization": "Bearer wrong"}),
+                       guarded.post("/uploads", content=b"x"), guarded.post("/query", json={"sql": "SELECT 1"})):  # fmt: skip
+            assert answer.status_code == 401 and "token" in answer.json()["detail"]
+        assert guarded.get("/jobs", headers={"Authorization": "Bearer s3cret"}).json() == []
+        assert guarded.get("/jobs", params={"token": "s3cret"}).status_code == 200
+    assert not (tmp_path / "uploads").exists()  # the refused upload wrote nothing
+
+
+def test_serve_binds_to_loopback_and_refuses_other_hosts_without_a_token(tmp_path):
+    assert binding_problem("127.0.0.1", None) is None and binding_problem("::1", None) is None
+    assert binding_problem("localhost", None) is None and binding_problem("0.0.0.0", "t") is None
+    for host in ("0.0.0.0", "192.168.1.20", "example.org", "::"):
+        assert "--token" in binding_problem(host, None)
+    refused = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--data", str(tmp_path / "d")])
+    assert refused.exit_code == 2 and "--token" in refused.output
+    assert not (tmp_path / "d").exists()  # refused before anything was made
+
+
+def test_a_job_whose_input_is_gone_when_the_service_restarts_is_marked_failed(media, tmp_path):
+    with TestClient(create_app(tmp_path)) as first:
+        upload = first.post("/uploads", content=Path(media("happy")).read_bytes()).json()
+        job = wait_for(first, first.post("/jobs", json={"upload": upload["id"]}).json()["id"])
+    # What a service killed mid-job leaves behind, and then its input deleted by hand.
+    db = sqlite3.connect(tmp_path / "server.sqlite")
+    db.execute("UPDATE jobs SET status = 'running' WHERE id = ?", (job["id"],))
+    db.commit()
+    db.close()
+    (tmp_path / "inputs" / f"{job['id']}.jpg").unlink()
+    with TestClient(create_app(tmp_path)) as second:
+        final = wait_for(second, job["id"])
+        assert final["status"] == "failed" and "gone" in final["error"] and final["resumed"] == 1
+        refused = second.get(f"/jobs/{job['id']}/results")
+        assert refused.status_code == 409 and "gone" in refused.json()["detail"]
+
+
+def test_jobs_beyond_the_waiting_limit_are_refused_with_429(media, tmp_path):
+    with TestClient(create_app(tmp_path, max_waiting=1)) as limited:
+        upload = limited.post("/uploads", content=Path(media("single_face_video")).read_bytes()).json()
+        first = limited.post("/jobs", json={"upload": upload["id"]}).json()
+        # The first job is still starting its worker (which loads the models): it is waiting.
+        refused = limited.post("/jobs", json={"upload": upload["id"]})
+        assert refused.status_code == 429 and "try again" in refused.json()["detail"]
+        assert wait_for(limited, first["id"])["status"] == "done"
+        again = limited.post("/jobs", json={"upload": upload["id"], "options": {"max_frames": 3}})
+        assert again.status_code == 201 and wait_for(limited, again.json()["id"])["status"] == "done"
