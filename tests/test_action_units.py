@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -156,3 +158,14 @@ def test_analyze_takes_a_fitted_au_model(media, tmp_path):
     assert result.df.AU12.iloc[0] < 0.01
     models = json.loads(result.table.schema.metadata[b"mien_models"])
     assert models["au_model"]["source"] == "explicit"  # the table used is recorded with the results
+
+
+@pytest.mark.parametrize("content", ['{"aus": {}}', "not json"])
+def test_a_broken_au_model_is_one_clear_line(content, media, tmp_path):
+    table = tmp_path / "au_model.json"
+    table.write_text(content)
+    run = subprocess.run([sys.executable, "-m", "mien.cli", "analyze", media("happy"), "-o", str(tmp_path / "out.csv"),
+                          "--au-model", str(table)], capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 1 and run.stderr.count("\n") == 1, run.stderr
+    assert f"--au-model {table}: not a" in run.stderr and "calibration table" in run.stderr
+    assert not (tmp_path / "out.csv").exists()

@@ -25,6 +25,8 @@ gives the evidence and the trust we place in each AU.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from mien.calibration import load_table
@@ -50,6 +52,12 @@ class AUModel:
     """The AU model of one calibration table, as matrices: one product scores every AU at once."""
 
     def __init__(self, table: dict):
+        try:
+            self._load(table)
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise ValueError(f"not a usable mien AU calibration table ({type(error).__name__}: {error})") from None
+
+    def _load(self, table: dict) -> None:
         self.table = table
         self.reference_anchors = np.asarray(table["reference_anchors"], np.float64)
         entries = table["aus"]
@@ -108,15 +116,10 @@ def _ramp(values: np.ndarray, rest: float, full: float) -> np.ndarray:
     return 5.0 * np.clip((values - rest) / (full - rest), 0.0, 1.0)
 
 
-_shipped: AUModel | None = None
-
-
+@lru_cache(maxsize=1)
 def shipped_model() -> AUModel:
     """The AU model of the shipped calibration table (loaded once, shared: it is read-only)."""
-    global _shipped
-    if _shipped is None:
-        _shipped = AUModel(load_table())
-    return _shipped
+    return AUModel(load_table())
 
 
 def presence(intensity: np.ndarray) -> np.ndarray:
@@ -128,7 +131,17 @@ class ActionUnits:
     """Stage: fills Faces.aus from landmarks, blendshapes, eye closure and expression probabilities."""
 
     def __init__(self, table: str | None = None):
-        self.model = AUModel(load_table(table)) if table else shipped_model()
+        if table is None:
+            self.model = shipped_model()
+            return
+        try:
+            loaded = load_table(table)  # its errors name the file
+        except ValueError as error:
+            raise ValueError(f"--au-model {error}") from None
+        try:
+            self.model = AUModel(loaded)
+        except ValueError as error:
+            raise ValueError(f"--au-model {table}: {error}") from None
 
     def __call__(self, faces: Faces) -> Faces:
         faces.aus = self.model.intensities(faces.landmarks, faces.blendshapes, faces.eye_closure, faces.emotions)
