@@ -120,6 +120,17 @@ def test_a_job_has_a_per_person_summary(client, finished_job):
     assert client.get(f"/jobs/{job['id']}/summary", params={"per": "input"}).status_code == 200
 
 
+def test_the_api_is_described_by_its_openapi_schema(client):
+    schema = client.get("/openapi.json").json()
+    assert {"/uploads", "/jobs", "/jobs/{job_id}", "/jobs/{job_id}/results", "/jobs/{job_id}/events",
+            "/jobs/{job_id}/summary", "/analyze", "/query"} <= set(schema["paths"])  # fmt: skip
+    body = schema["paths"]["/uploads"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in body and "application/octet-stream" in body
+    assert client.get("/docs").status_code == 200
+    missing = client.get("/no/such/thing")
+    assert missing.status_code == 404 and missing.json()["detail"]  # JSON, not an HTML page
+
+
 def test_jobs_are_listed_and_unknown_ones_are_a_json_404(client, finished_job):
     job, _ = finished_job
     assert job["id"] in [j["id"] for j in client.get("/jobs").json()]

@@ -57,11 +57,14 @@ def test_a_job_cut_off_by_a_killed_server_is_finished_after_a_restart(media, tmp
             upload = httpx.post(f"{url}/uploads", files={"file": ("session.mp4", f, "video/mp4")}).json()
         job = httpx.post(f"{url}/jobs", json={"upload": upload["id"]}).json()
 
-        def running() -> bool:
-            catalog = read_catalog(data / "results")
-            return bool(len(catalog)) and catalog.status[0] == "running"
+        def midway() -> dict | None:
+            progress = httpx.get(f"{url}/jobs/{job['id']}").json()["progress"]
+            return progress if progress["frames_done"] else None
 
-        _until(running, "the batch catalog to show the job's analysis claimed")
+        # The worker's progress while it works: frames done of the total, speed, time left.
+        progress = _until(midway, "the job to report frames done while running")
+        assert 0 < progress["frames_done"] < progress["frames_total"] and progress["analysis"] == "running"
+        assert progress["frames_per_second"] > 0 and progress["eta_s"] > 0
         server.send_signal(signal.SIGKILL)  # the server alone: its worker must die with it
         server.wait()
         assert read_catalog(data / "results").status[0] == "running"  # really cut off mid-way

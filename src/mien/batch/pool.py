@@ -113,7 +113,7 @@ class WorkerPool:
 
 def _remove_leftovers(results: str, pid: int) -> None:
     """A worker killed mid-input leaves its temporary files (named by its pid): garbage."""
-    for leftover in Path(results).glob(f"*/.*.{pid}-*.part"):
+    for leftover in [*Path(results).glob(f"*/.*.{pid}-*.part"), *Path(results).glob(f"progress/.*.{pid}.tmp")]:
         leftover.unlink(missing_ok=True)
 
 

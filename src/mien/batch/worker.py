@@ -5,10 +5,15 @@ events are written under temporary names unique to the process and renamed when 
 first, frames last), so a file under its final name is always whole, whoever else works on the
 folder. An input with nothing usable leaves no file at all. Manifest metadata are not written
 into the files: they live in the catalog, where a corrected manifest replaces them.
+
+While it works, a worker keeps a progress note, ``progress/<analysis key>.json`` (frames done,
+seconds), replaced about once a second and removed when the input is over: what `mien serve`
+shows of a running job (the catalog learns only outcomes).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -27,6 +32,7 @@ from mien.pipeline import Analyzer, Options
 from mien.version import __version__
 
 _analyzer: Analyzer | None = None
+PROGRESS_EVERY = 1.0  # seconds between progress notes
 
 
 def _loaded(settings: dict) -> Analyzer:
@@ -48,8 +54,9 @@ def analyze_one(job: Job, settings: dict, results: str) -> dict:
     found: list[Event] = []
     provenance = analyzer.metadata() | {"mien_input": job.path}
     sink = Sink(frames_file, analyzer.output_schema().remove_metadata(), "parquet", provenance)
+    note = ProgressNote(Path(results), job.key)
     try:
-        outcome = analyzer.run([job.path], on_batch=sink.write, on_events=found.extend).outcomes[0]
+        outcome = analyzer.run([job.path], on_batch=sink.write, on_events=found.extend, on_frame=note).outcomes[0]
         usable = not (outcome.failed and outcome.stopped_at is None)
         if usable:
             write_table(events_table(found), events_file, provenance)
@@ -57,6 +64,8 @@ def analyze_one(job: Job, settings: dict, results: str) -> dict:
     except BaseException:
         _discard(sink)
         raise
+    finally:
+        note.remove()
     if not usable:  # nothing usable: no files
         _discard(sink)
         return _failure(outcome.error, started)
@@ -108,6 +117,37 @@ def _die_with_driver(lifeline) -> None:
     except (EOFError, OSError):
         pass
     os._exit(70)
+
+
+class ProgressNote:
+    """Frames done so far on one analysis, written where any reader of the folder finds it."""
+
+    def __init__(self, results: Path, key: str):
+        self.path = results / "progress" / f"{key}.json"
+        self.started = time.perf_counter()
+        self.written = -PROGRESS_EVERY  # the first frame is noted at once
+        self.path.unlink(missing_ok=True)  # an earlier attempt's, left by a process that died
+
+    def __call__(self, frame) -> None:
+        now = time.perf_counter()
+        if now - self.written < PROGRESS_EVERY:
+            return
+        self.written = now
+        self.path.parent.mkdir(exist_ok=True)
+        partial = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps({"frames": frame.index + 1, "seconds": round(now - self.started, 3)}))
+        os.replace(partial, self.path)  # readers see a whole note or the previous one
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def read_progress(results: Path, key: str) -> dict | None:
+    """The progress note of an analysis in progress ({"frames", "seconds"}), or None."""
+    try:
+        return json.loads((results / "progress" / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _discard(sink: Sink) -> None:

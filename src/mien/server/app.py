@@ -29,6 +29,14 @@ MAX_UPLOAD = 2 << 30  # bytes (2 GiB): a long session video; --max-upload-mb cha
 MAX_WAITING = 64  # queued or running jobs before new ones are refused with 429
 
 
+# The upload endpoints read their body as a stream, so FastAPI cannot infer it: described here,
+# /docs offers a file picker for it.
+MEDIA_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                       "properties": {"file": {"type": "string", "format": "binary"}}}},
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}  # fmt: skip
+
+
 class AnalysisOptions(BaseModel):
     """The analysis options a client may set (model files are the server's business)."""
 
@@ -103,7 +111,7 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
     def health() -> dict:
         return {"status": "ok", "version": __version__}
 
-    @app.post("/uploads", status_code=201, dependencies=guarded)
+    @app.post("/uploads", status_code=201, dependencies=guarded, openapi_extra=MEDIA_BODY)
     async def upload(request: Request) -> dict:
         """The body is the file (raw, or a multipart 'file' field). 413 over the size limit, 415
         when it is not an image or video mien can decode (nothing is kept)."""
@@ -168,7 +176,7 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
             raise HTTPException(409, f"job {job_id} is still queued or running; delete it when it has finished")
         return Response(status_code=204)
 
-    @app.post("/analyze", dependencies=guarded)
+    @app.post("/analyze", dependencies=guarded, openapi_extra=MEDIA_BODY)
     async def analyze_image(request: Request) -> Response:
         """One image, analysed now: its rows as JSON (one per face). Videos go through /jobs."""
         part, _ = await uploads.receive(request, data / "tmp", max_upload)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import secrets
 import shutil
 import sqlite3
@@ -25,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mien.batch.catalog import Catalog, read_catalog
+from mien.batch.worker import read_progress
 from mien.pipeline import Options
 from mien.server import uploads
 from mien.server.uploads import Upload, connect
@@ -53,6 +55,7 @@ class Jobs:
         self.data = data
         self.results = data / "results"
         Catalog(self.results).close()  # the results folder exists from the start (mien query needs it)
+        sweep_leftovers(self.results)
         (data / "inputs").mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.execute(TABLE)
@@ -160,13 +163,20 @@ class Jobs:
         analysis = analyses.get(job["input"], {})
         done = job["status"] == "done"
         frames = analysis.get("frames") if done else None
+        speed = _float(analysis.get("frames_per_second")) if done else None
+        eta = 0.0 if done else None
+        if job["status"] == "running" and analysis.get("status") == "running":
+            note = read_progress(self.results, analysis["key"])  # the worker's, while it works
+            if note and note["seconds"] > 0:
+                frames, speed = note["frames"], round(note["frames"] / note["seconds"], 2)
+                if job["frames_total"] and speed:
+                    eta = round(max(job["frames_total"] - frames, 0) / speed, 1)
         return {
             "id": job["id"], "upload": job["upload"], "status": job["status"], "error": job["error"],
             "options": json.loads(job["options"]), "created": job["created"], "started": job["started"],
             "finished": job["finished"], "resumed": job["resumed"],
-            "progress": {"frames_total": job["frames_total"], "frames_done": _int(frames),
-                         "frames_per_second": _float(analysis.get("frames_per_second")) if done else None,
-                         "analysis": analysis.get("status")},
+            "progress": {"frames_total": job["frames_total"], "frames_done": _int(frames), "frames_per_second": speed,
+                         "eta_s": eta, "analysis": analysis.get("status")},
         }  # fmt: skip
 
     # -- deleting ------------------------------------------------------------------------------
@@ -205,6 +215,30 @@ class Jobs:
         if wait:
             for thread in self._threads:
                 thread.join()
+
+
+def sweep_leftovers(results: Path) -> list[Path]:
+    """Remove the temporary outputs (``.NAME.<pid>-<random>.part``, ``.KEY.<pid>.tmp``) that the
+    workers of a service that died left half-written; a live process's files (another driver on
+    the same folder) are left alone. The analyses themselves are redone from their claims."""
+    removed = []
+    for leftover in [*results.glob("*/.*.part"), *results.glob("progress/.*.tmp")]:
+        match = re.search(r"\.(\d+)(?:-[0-9a-f]+\.part|\.tmp)$", leftover.name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
 
 
 class _Closing:
