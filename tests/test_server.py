@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("fastapi", reason="mien serve needs fastapi (a core dependency: pip install -e .)")
 pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx (the test extra)")
 
 from fastapi.testclient import TestClient  # noqa: E402

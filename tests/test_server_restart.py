@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 httpx = pytest.importorskip("httpx", reason="the test talks HTTP with httpx (the test extra)")
-pytest.importorskip("fastapi", reason="mien serve needs fastapi (a core dependency: pip install -e .)")
 
 from mien.batch.catalog import read_catalog  # noqa: E402
 

@@ -108,11 +108,11 @@ class Jobs:
         from mien.batch.run import run_batch
 
         with self._db() as db:
-            row = db.execute("SELECT input, options FROM jobs WHERE id = ? AND status = 'queued'", (job_id,)).fetchone()
-            if row is None:
+            taken = db.execute("UPDATE jobs SET status = 'running', started = ? WHERE id = ? AND status = 'queued'",
+                               (_now(), job_id)).rowcount  # fmt: skip
+            if not taken:
                 return  # deleted meanwhile
-            db.execute("UPDATE jobs SET status = 'running', started = ? WHERE id = ?", (_now(), job_id))
-        path, options = row
+            path, options = db.execute("SELECT input, options FROM jobs WHERE id = ?", (job_id,)).fetchone()
         error = None
         if not os.path.isfile(path):
             error = "its input file is gone"
