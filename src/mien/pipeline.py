@@ -224,6 +224,29 @@ class Session:
         self.models.affect(faces)
         return faces
 
+    def live_frame(self, frame: Frame) -> tuple[Faces, list[Event]]:
+        """One frame of a live stream (a camera, the server's WebSocket): its faces measured,
+        tracked and smoothed as the next of a sequence, and the behaviour events that ended with it.
+
+        A frame with ``index`` 0 starts a new stream: tracker, smoother and events start afresh,
+        and the events' ``input`` is ``frame.source``. Later frames come in order, ``timestamp``
+        in seconds rising. When the stream ends, ``event_detector.finish()`` closes the episodes
+        still open. Reading frames and writing rows are the caller's business."""
+        if frame.index == 0:
+            self.landmarker.start(still=False)
+            self.tracker.reset(still=False)
+            self.smoother.reset()
+            self.smoothing = True if self.options.smooth is None else self.options.smooth
+            self.event_detector.reset(frame.source)
+            self.faces_left_out = self.frames_capped = 0
+        faces = self.perceive(frame)
+        if len(faces):
+            events = self.event_detector.update(frame.timestamp, faces.face_ids, faces.aus, faces.emotions,
+                                                faces.eye_closure, faces.pspi)  # fmt: skip
+        else:  # nobody in the picture: episodes of who left end now
+            events = self.event_detector.absent(frame.timestamp)
+        return faces, events
+
     # -- per input -----------------------------------------------------------------------------
 
     def batches(self, source: Input) -> Iterator[pa.RecordBatch]:

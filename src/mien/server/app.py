@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from mien.pipeline import Models
 from mien.server import uploads
 from mien.server.auth import binding_problem, token_guard
 from mien.server.jobs import JobOptions, Jobs
+from mien.server.live import MAX_FPS, serve_live
 from mien.version import __version__
 
 MAX_UPLOAD = 2 << 30  # bytes (2 GiB): a long session video; --max-upload-mb changes it
@@ -60,8 +62,11 @@ class QueryRequest(BaseModel):
 
 def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1,
                max_upload: int = MAX_UPLOAD, max_waiting: int = MAX_WAITING,
-               finish_jobs_on_stop: bool = False) -> FastAPI:  # fmt: skip
+               finish_jobs_on_stop: bool = False, live_fps: int = MAX_FPS) -> FastAPI:  # fmt: skip
     """The service over the data folder ``data`` (created if need be).
+
+    ``live_fps``: frames a second each /live connection may have analysed; more are answered
+    with a 429 error message and not analysed.
 
     On stop, jobs in progress are left to the next start (which resumes them, as after a crash)
     unless ``finish_jobs_on_stop``: then the stop waits until every queued job is done."""
@@ -187,10 +192,22 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
             image = part.with_name(part.stem.lstrip(".") + extension)
             os.replace(part, image)
             part = image
-            rows = await run_in_threadpool(_analyse_image, state, models_lock, str(image))
+            rows = await run_in_threadpool(lambda: _analyse_image(shared_models(), str(image)))
         finally:
             part.unlink(missing_ok=True)
         return Response(rows.to_json(orient="records"), media_type="application/json")
+
+    def shared_models():
+        """The service's one model set, loaded on first use, shared by /analyze and every /live session."""
+        with models_lock:
+            if state.get("models") is None:
+                state["models"] = Models()
+            return state["models"]
+
+    @app.websocket("/live")
+    async def live(websocket: WebSocket) -> None:
+        """Live analysis: JPEG frames in, one JSON answer per frame (docs/server.md)."""
+        await serve_live(websocket, shared_models, token, live_fps)
 
     @app.post("/query", dependencies=guarded)
     def query(request: QueryRequest) -> Response:
@@ -218,16 +235,10 @@ def _table(frame: pd.DataFrame, format: str, name: str) -> Response:
     return Response(buffer.getvalue(), media_type="application/json")
 
 
-def _analyse_image(state: dict, lock: threading.Lock, path: str) -> pd.DataFrame:
-    """One image on the service's shared model set (loaded on first use), in a session of its own."""
+def _analyse_image(models: Models, path: str) -> pd.DataFrame:
+    """One image on the service's shared model set, in a session of its own."""
     import pyarrow as pa
 
-    from mien.pipeline import Models
-
-    with lock:
-        if state.get("models") is None:
-            state["models"] = Models()
-    models = state["models"]
     batches: list = []
     with models.session() as session:
         report = session.run([path], on_batch=batches.append)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import ipaddress
 import secrets
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException
+from starlette.requests import HTTPConnection
 
 
 def is_loopback(host: str) -> bool:
@@ -30,13 +31,19 @@ def binding_problem(host: str, token: str | None) -> str | None:
 def token_guard(token: str | None):
     """A FastAPI dependency refusing requests without ``token`` (no check when token is None)."""
 
-    def check(request: Request) -> None:
-        if token is None:
-            return
-        given = request.headers.get("authorization", "")
-        given = given[7:] if given.lower().startswith("bearer ") else request.query_params.get("token", "")
-        if not secrets.compare_digest(given.encode(), token.encode()):
+    def check(request: HTTPConnection) -> None:
+        if not token_ok(request, token):
             raise HTTPException(401, "a valid token is required (Authorization: Bearer TOKEN)",
                                 headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
 
     return check
+
+
+def token_ok(connection: HTTPConnection, token: str | None) -> bool:
+    """Whether a request or WebSocket presents ``token`` (always true when token is None).
+    Browsers cannot set headers on a WebSocket, so ``?token=T`` is how the live page sends it."""
+    if token is None:
+        return True
+    given = connection.headers.get("authorization", "")
+    given = given[7:] if given.lower().startswith("bearer ") else connection.query_params.get("token", "")
+    return secrets.compare_digest(given.encode(), token.encode())
