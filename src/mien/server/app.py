@@ -18,6 +18,7 @@ import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from mien.pipeline import Models
@@ -29,6 +30,7 @@ from mien.version import __version__
 
 MAX_UPLOAD = 2 << 30  # bytes (2 GiB): a long session video; --max-upload-mb changes it
 MAX_WAITING = 64  # queued or running jobs before new ones are refused with 429
+STATIC = Path(__file__).with_name("static")  # the web page (index.html, app.js, style.css)
 
 
 # The upload endpoints read their body as a stream, so FastAPI cannot infer it: described here,
@@ -112,6 +114,14 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
             raise HTTPException(410, f"the results of job {job_id} are no longer on disk")
         return analysis
 
+    # The page: static files inside the package, no build step. They hold no data, so no token;
+    # the page sends the one in its own URL (/?token=T) with every call.
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
     @app.get("/health")
     def health() -> dict:
         return {"status": "ok", "version": __version__}
@@ -135,11 +145,14 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
 
     @app.get("/jobs", dependencies=guarded)
     def list_jobs() -> list[dict]:
-        return jobs().list()
+        """Every job, with ``name``: its upload's client file name (a label, never a path)."""
+        names = uploads.names(data)
+        return [{**job, "name": names.get(job["upload"])} for job in jobs().list()]
 
     @app.get("/jobs/{job_id}", dependencies=guarded)
     def job_status(job_id: str) -> dict:
-        return job_or_404(job_id)
+        job = job_or_404(job_id)
+        return {**job, "name": uploads.names(data).get(job["upload"])}
 
     @app.get("/jobs/{job_id}/results", dependencies=guarded)
     def results(job_id: str, format: Literal["json", "csv", "parquet"] = "json") -> Response:

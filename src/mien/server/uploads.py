@@ -188,5 +188,15 @@ def find(data: Path, upload_id: str) -> Upload | None:
     return Upload(*row) if row else None
 
 
+def names(data: Path) -> dict[str, str]:
+    """Every upload's client file name (a label only), by upload id."""
+    db = connect(data)
+    try:
+        db.execute(TABLE)
+        return dict(db.execute("SELECT id, name FROM uploads").fetchall())
+    finally:
+        db.close()
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S")
