@@ -97,7 +97,7 @@ def test_models_command_lists_every_model():
     from mien.models.registry import MODELS
 
     assert all(name in done.stdout for name in MODELS) and "Apache-2.0" in done.stdout and "sha256" in done.stdout
-    for analysis_model in ("face_landmarker", "expression"):  # shipped: usable offline at once
+    for analysis_model in ("face_landmarker", "expression", "au_model"):  # shipped: usable offline at once
         section = done.stdout.split(f"{analysis_model}\n", 1)[1]
         assert section.split("\n")[1].strip().startswith("status   ok")
 

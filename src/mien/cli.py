@@ -202,6 +202,14 @@ def models() -> None:
         state, where = status(spec.name)
         typer.echo(f"{spec.name}\n  file     {spec.filename}\n  status   {state} ({where})\n"
                    f"  licence  {spec.licence}\n  sha256   {spec.sha256}\n  about    {spec.description}")  # fmt: skip
+    from mien.calibration import TABLE
+    from mien.models.registry import sha256_of
+
+    # The AU model is a table shipped with the code (tools/calibrate.py writes it), not a download.
+    typer.echo(f"au_model\n  file     {TABLE.name}\n  status   ok (shipped: {TABLE})\n"
+               f"  licence  Apache-2.0 (mien); fitted on FER2013 with FER+ votes, see the model card\n"
+               f"  sha256   {sha256_of(TABLE)}\n  about    mien's AU model: per-AU logistic models over each AU's own "
+               f"movement, fused with the expression; docs/models/action_units.md")  # fmt: skip
 
 
 @app.command()
