@@ -115,3 +115,21 @@ def _png(jpeg: bytes) -> bytes:
     buffer = io.BytesIO()
     Image.open(io.BytesIO(jpeg)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def test_one_live_connection_too_many_is_answered_429_and_closed(jpeg_frames, tmp_path):
+    with TestClient(create_app(tmp_path, max_live=1)) as client:
+        with client.websocket_connect("/live") as first:
+            first.send_bytes(jpeg_frames[0])
+            assert first.receive_json()["type"] == "frame"
+            with client.websocket_connect("/live") as second:
+                refused = second.receive_json()
+                with pytest.raises(WebSocketDisconnect) as closed:
+                    second.receive_json()
+            assert refused["status"] == 429 and "1 live connections" in refused["detail"]
+            assert closed.value.code == 1013
+            first.send_bytes(jpeg_frames[1])  # the open one goes on
+            assert first.receive_json()["type"] == "frame"
+        with client.websocket_connect("/live") as again:  # its place is free once it has gone
+            again.send_bytes(jpeg_frames[0])
+            assert again.receive_json()["type"] == "frame"

@@ -25,7 +25,7 @@ from mien.pipeline import Models
 from mien.server import uploads
 from mien.server.auth import binding_problem, token_guard
 from mien.server.jobs import JobOptions, Jobs
-from mien.server.live import MAX_FPS, serve_live
+from mien.server.live import MAX_CONNECTIONS, MAX_FPS, serve_live
 from mien.version import __version__
 
 MAX_UPLOAD = 2 << 30  # bytes (2 GiB): a long session video; --max-upload-mb changes it
@@ -64,11 +64,13 @@ class QueryRequest(BaseModel):
 
 def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1,
                max_upload: int = MAX_UPLOAD, max_waiting: int = MAX_WAITING,
-               finish_jobs_on_stop: bool = False, live_fps: int = MAX_FPS) -> FastAPI:  # fmt: skip
+               finish_jobs_on_stop: bool = False, live_fps: int = MAX_FPS,
+               max_live: int = MAX_CONNECTIONS) -> FastAPI:  # fmt: skip
     """The service over the data folder ``data`` (created if need be).
 
     ``live_fps``: frames a second each /live connection may have analysed; more are answered
-    with a 429 error message and not analysed.
+    with a 429 error message and not analysed. ``max_live``: live connections open at once; one
+    more is answered with a 429 error message and closed (1013, try again later).
 
     On stop, jobs in progress are left to the next start (which resumes them, as after a crash)
     unless ``finish_jobs_on_stop``: then the stop waits until every queued job is done."""
@@ -76,6 +78,7 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
     data.mkdir(parents=True, exist_ok=True)
     state: dict = {}
     models_lock = threading.Lock()
+    open_streams = [0]  # live connections now open
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -220,7 +223,7 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
     @app.websocket("/live")
     async def live(websocket: WebSocket) -> None:
         """Live analysis: JPEG frames in, one JSON answer per frame (docs/server.md)."""
-        await serve_live(websocket, shared_models, token, live_fps)
+        await serve_live(websocket, shared_models, token, live_fps, open_streams, max_live)
 
     @app.post("/query", dependencies=guarded)
     def query(request: QueryRequest) -> Response:

@@ -37,6 +37,7 @@ from mien.stages.aus import presence
 from mien.stages.landmarks68 import ibug68
 
 MAX_FPS = 30  # frames analysed per second and connection (create_app's live_fps)
+MAX_CONNECTIONS = 8  # live connections open at once (create_app's max_live): each costs a thread and its share of the CPU
 MAX_FRAME_BYTES = 8 << 20  # one JPEG frame (a 4K camera frame is about 2 MB)
 MAX_FRAME_SIDE = 4096  # px: more adds cost, no accuracy (as mien.io.images.MAX_ANALYSIS_SIDE)
 SOURCE = "live"  # the events' input
@@ -159,14 +160,29 @@ class LiveStream:
         return events_json(self.session.event_detector.finish() if self.frames else [])
 
 
-async def serve_live(websocket: WebSocket, models: Callable[[], Models], token: str | None, max_fps: int) -> None:
-    """Run one /live connection until the client leaves or asks to finish."""
+async def serve_live(websocket: WebSocket, models: Callable[[], Models], token: str | None, max_fps: int,
+                     open_streams: list[int], max_connections: int) -> None:  # fmt: skip
+    """Run one /live connection until the client leaves or asks to finish. ``open_streams`` is
+    the service's one-element count of open live connections (the event loop's alone)."""
     await websocket.accept()
     if not token_ok(websocket, token):
         await websocket.send_json({"type": "error", "status": 401,
                                    "detail": "a valid token is required (?token=TOKEN on the WebSocket URL)"})  # fmt: skip
         await websocket.close(1008)
         return
+    if open_streams[0] >= max_connections:
+        await websocket.send_json({"type": "error", "status": 429,
+                                   "detail": f"{max_connections} live connections are open; try again later"})  # fmt: skip
+        await websocket.close(1013)  # try again later
+        return
+    open_streams[0] += 1
+    try:
+        await _stream(websocket, models, max_fps)
+    finally:
+        open_streams[0] -= 1
+
+
+async def _stream(websocket: WebSocket, models: Callable[[], Models], max_fps: int) -> None:
     loop = asyncio.get_running_loop()
     # MediaPipe tasks want one thread at a time: this connection's session lives in one thread.
     thread = ThreadPoolExecutor(1, thread_name_prefix="mien-live")
