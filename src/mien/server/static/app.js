@@ -191,11 +191,17 @@ async function startLive() {
   live.socket = new WebSocket(withToken(scheme + "//" + location.host + path));
   live.socket.binaryType = "arraybuffer";
   live.sent = live.answered = 0;
+  live.lastError = "";
   live.since = performance.now();
   $("live-events").replaceChildren();
   live.socket.onopen = () => { liveStatus("connected"); sendFrame(); };
   live.socket.onmessage = (message) => onAnswer(JSON.parse(message.data));
-  live.socket.onclose = (e) => { if (live.socket) liveStatus("closed" + (e.reason ? ": " + e.reason : ""), e.code !== 1000); stopCamera(); };
+  live.socket.onclose = (e) => {
+    // 1000: the server's close after "finished", whose status line stays.
+    if (e.code !== 1000) liveStatus(live.lastError || "connection closed (" + e.code + (e.reason ? ": " + e.reason : "") + ")", true);
+    live.socket = null;
+    stopCamera();
+  };
   live.socket.onerror = () => liveStatus("the live connection failed", true);
   $("live-start").disabled = true;
   $("live-stop").disabled = false;
@@ -224,7 +230,7 @@ function onAnswer(answer) {
     live.answered += 1;
     if (answer.type === "frame") { draw(answer); readout(answer); addEvents(answer.events); }
     else if (answer.status === 429) setTimeout(sendFrame, 100);
-    else liveStatus(answer.detail, true);
+    else { live.lastError = answer.detail; liveStatus(answer.detail, true); }
     const rate = live.answered / ((performance.now() - live.since) / 1000);
     if (answer.type === "frame") liveStatus(rate.toFixed(1) + " frames/s · " + (answer.seconds * 1000).toFixed(0) + " ms analysis");
     if (answer.status !== 429) requestAnimationFrame(sendFrame);
@@ -306,6 +312,9 @@ function stopCamera() {
   live.stream = null;
   live.waiting = false;
   $("camera-off").hidden = false;
+  $("camera").srcObject = null;
+  const overlay = $("overlay");
+  overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
   $("live-start").disabled = false;
   $("live-stop").disabled = true;
 }
