@@ -142,3 +142,11 @@ def test_json_progress_goes_to_stderr_and_the_scores_stay_clean(media, tmp_path)
     assert json.loads(run.stdout)["faces"] == 2
     progress = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
     assert progress and progress[-1]["event"] == "task_done" and progress[-1]["done"] == progress[-1]["total"]
+
+
+def test_train_aus_refuses_an_out_that_is_a_file_before_any_work(coded_photos, tmp_path):
+    taken = tmp_path / "run"
+    taken.write_text("not a folder")
+    run = mien("train", "aus", "--data", str(coded_photos), "--out", str(taken))
+    assert run.returncode == 2 and run.stderr == f"mien: error: --out {taken}: is a file, not a folder\n"
+    assert taken.read_text() == "not a folder"

@@ -518,8 +518,13 @@ def train_aus(
     """Fit the AU model on your FACS codes (train split; penalty chosen on val; scored on test)."""
     import logging
 
+    from mien.checks import writable_folder
     from mien.train.train_aus import train_aus as train
 
+    problem = writable_folder("--out", out)  # before the faces are measured, not after
+    if problem:
+        _say(f"mien: error: {problem}")
+        raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     with _clear_errors(), _tracking(as_json, quiet):
         model = train(data, out)
