@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from mien.pipeline import Models
-from mien.server import uploads
+from mien.server import playback, uploads
 from mien.server.auth import binding_problem, token_guard
 from mien.server.jobs import JobOptions, Jobs
 from mien.server.live import MAX_CONNECTIONS, MAX_FPS, serve_live
@@ -186,6 +186,25 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
         found = Result(pq.read_table(jobs().results / analysis["frames_file"]), None,
                        pd.read_parquet(jobs().results / analysis["events_file"]))  # fmt: skip
         return _table(found.summary(per=per), format, job_id)
+
+    @app.get("/jobs/{job_id}/media", dependencies=guarded)
+    def media(job_id: str) -> FileResponse:
+        """The job's uploaded video or image as a browser plays it; Range requests are answered
+        (206), so the page's <video> can seek."""
+        found = uploads.find(data, job_or_404(job_id)["upload"])
+        path = (data / found.file).resolve() if found else None
+        if path is None or not path.is_relative_to(data) or not path.is_file():
+            raise HTTPException(410, f"the media of job {job_id} is no longer on disk")
+        return FileResponse(path, media_type=playback.media_type(path))
+
+    @app.get("/jobs/{job_id}/frames", dependencies=guarded)
+    def frame_columns(job_id: str, start: float | None = None, end: float | None = None,
+                      landmarks: bool = False) -> dict:  # fmt: skip
+        """The rows between ``start`` and ``end`` seconds as compact columns for the page's results
+        view: timestamp, frame, face_id, emotion, box, series (valence, arousal, pspi, expressions,
+        AUs), and with ``landmarks=true`` the 68 landmarks (docs/server.md)."""
+        path = jobs().results / finished_analysis(job_id)["frames_file"]
+        return playback.frame_columns(path, start, end, landmarks)
 
     @app.delete("/jobs/{job_id}", status_code=204, dependencies=guarded)
     def delete_job(job_id: str) -> Response:
