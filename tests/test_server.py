@@ -148,11 +148,16 @@ def test_sql_reads_every_finished_job_and_cannot_write_or_read_files(client, fin
     answer = client.post("/query", json={"sql": "SELECT count(*) AS n FROM frames"})
     assert answer.status_code == 200 and answer.json() == [{"n": rows}]
     outside = data.parent / "written.csv"
-    for sql in (f"COPY (SELECT 1) TO '{outside}'", "SELECT * FROM read_csv('/etc/passwd')",
-                "ATTACH 'x.db' AS x", "SELECT 1; SELECT 2"):  # fmt: skip
+    server_db = data / "server.sqlite"  # inside --data, but not one of the views' files
+    for sql in (f"COPY (SELECT 1) TO '{outside}'", f"COPY frames TO '{outside}'", "SELECT * FROM read_csv('/etc/passwd')",
+                "SELECT * FROM read_text('/etc/passwd')", "SELECT * FROM '/etc/passwd'", "SELECT * FROM glob('/etc/*')",
+                f"SELECT * FROM read_blob('{server_db}')", "ATTACH 'x.db' AS x", f"ATTACH '{server_db}' AS s",
+                "INSTALL httpfs", "LOAD httpfs", "SET enable_external_access = true", "CREATE TABLE t AS SELECT 1",
+                "SELECT 1; SELECT 2", "EXPLAIN ANALYZE SELECT 1"):  # fmt: skip
         refused = client.post("/query", json={"sql": sql})
         assert refused.status_code == 400 and refused.json()["detail"], sql
-    assert not outside.exists()
+        assert "root:" not in refused.text and "SQLite format" not in refused.text, sql
+    assert not outside.exists() and not (Path.cwd() / "x.db").exists()
 
 
 def test_one_image_is_analysed_at_once_and_nothing_is_kept(client, media, data):
@@ -256,3 +261,115 @@ def test_jobs_beyond_the_waiting_limit_are_refused_with_429(media, tmp_path):
         assert wait_for(limited, first["id"])["status"] == "done"
         again = limited.post("/jobs", json={"upload": upload["id"], "options": {"max_frames": 3}})
         assert again.status_code == 201 and wait_for(limited, again.json()["id"])["status"] == "done"
+
+
+def test_one_image_takes_the_job_options_as_query_parameters_and_bad_ones_get_one_clear_422(client, media, data):
+    body = Path(media("multi_face")).read_bytes()
+    everyone = client.post("/analyze", content=body).json()
+    assert len(everyone) > 1 and not any(c.startswith("mesh_") or c == "jawOpen" for c in everyone[0])
+    one = client.post("/analyze", params={"max_faces": 1, "mesh": "true", "blendshapes": "true"}, content=body)
+    assert one.status_code == 200, one.text
+    rows = one.json()
+    assert len(rows) == 1 and "mesh_x_477" in rows[0] and "jawOpen" in rows[0]
+    for params, named in (({"max_faces": 0}, "max_faces"), ({"max_faces": "lots"}, "max_faces"),
+                          ({"mesh": "banana"}, "mesh"), ({"landmarker_model": "/etc/passwd"}, "landmarker_model")):  # fmt: skip
+        refused = client.post("/analyze", params=params, content=body)
+        assert refused.status_code == 422 and isinstance(refused.json()["detail"], str), params
+        assert f"query {named}:" in refused.json()["detail"] and refused.json()["errors"], params
+    assert not files_under(data / "tmp")  # refused before a byte was written
+
+
+def test_an_upload_no_job_uses_can_be_deleted_and_one_in_use_cannot(client, finished_job, media, data):
+    job, used = finished_job
+    spare = client.post("/uploads", content=Path(media("single_face")).read_bytes()).json()
+    listed = {u["id"]: u for u in client.get("/uploads").json()}
+    assert listed[spare["id"]]["jobs"] == [] and job["id"] in listed[used["id"]]["jobs"]
+    assert listed[spare["id"]]["name"] == "" and listed[spare["id"]]["kind"] == "image"
+    assert client.delete(f"/uploads/{spare['id']}").status_code == 204
+    assert not (data / "uploads" / f"{spare['id']}.jpg").exists()
+    assert spare["id"] not in [u["id"] for u in client.get("/uploads").json()]
+    assert client.delete(f"/uploads/{spare['id']}").status_code == 404
+    assert client.post("/jobs", json={"upload": spare["id"]}).status_code == 404
+    busy = client.delete(f"/uploads/{used['id']}")
+    assert busy.status_code == 409 and job["id"] in busy.json()["detail"]
+    assert (data / "uploads" / f"{used['id']}.mov").is_file()
+
+
+def test_uploads_no_job_uses_are_removed_after_a_while_and_used_ones_are_kept(media, tmp_path):
+    body = Path(media("happy")).read_bytes()
+    # upload_ttl_s=0: an unused upload goes as soon as the next upload arrives.
+    with TestClient(create_app(tmp_path, upload_ttl_s=0, finish_jobs_on_stop=True)) as client:
+        first = client.post("/uploads", content=body).json()["id"]
+        second = client.post("/uploads", content=body).json()["id"]
+        assert [u["id"] for u in client.get("/uploads").json()] == [second]
+        assert not (tmp_path / "uploads" / f"{first}.jpg").exists()
+        assert client.post("/jobs", json={"upload": second}).status_code == 201
+        third = client.post("/uploads", content=body).json()["id"]
+        assert [u["id"] for u in client.get("/uploads").json()] == [second, third]  # the job keeps its upload
+    assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == sorted([f"{second}.jpg", f"{third}.jpg"])
+
+
+def test_uploads_that_would_pass_the_data_folder_cap_are_refused_with_507(media, tmp_path):
+    from mien.server.storage import folder_bytes
+
+    body = Path(media("astronaut")).read_bytes()  # 0.8 MB: far more than the databases grow by
+    with TestClient(create_app(tmp_path)):
+        pass
+    cap = folder_bytes(tmp_path) + int(1.5 * len(body))  # room for one, not two
+    with TestClient(create_app(tmp_path, max_data=cap)) as client:
+        first = client.post("/uploads", content=body)
+        assert first.status_code == 201
+        for refused in (client.post("/uploads", content=body),
+                        client.post("/uploads", content=iter([body[:1000], body[1000:]])),  # no Content-Length
+                        client.post("/analyze", content=body)):  # fmt: skip
+            assert refused.status_code == 507 and "--max-data-gb" in refused.json()["detail"]
+        assert not files_under(tmp_path / "tmp")
+        assert client.delete(f"/uploads/{first.json()['id']}").status_code == 204  # room again
+        assert client.post("/uploads", content=body).status_code == 201
+
+
+def test_no_endpoint_reaches_a_path_outside_the_data_folder_or_inside_it_by_name(client, data):
+    before = {p: p.stat().st_mtime_ns for p in files_under(data) if "sqlite" not in p.name}
+    for method, path in (("GET", "/jobs/..%2F..%2Fetc%2Fpasswd"), ("GET", "/jobs/..%2Fserver.sqlite/results"),
+                         ("GET", "/jobs/%2Fetc%2Fpasswd/media"), ("DELETE", "/jobs/..%2Fserver.sqlite"),
+                         ("DELETE", "/uploads/..%2Fserver.sqlite"), ("DELETE", "/uploads/%2Fetc%2Fhostname"),
+                         ("GET", "/static/..%2F..%2F..%2Fpyproject.toml"), ("GET", "/static/../app.py")):  # fmt: skip
+        answer = client.request(method, path)
+        assert answer.status_code == 404 and answer.json()["detail"], (method, path)
+    assert (data / "server.sqlite").is_file() and Path("/etc/hostname").exists()
+    assert {p: p.stat().st_mtime_ns for p in files_under(data) if "sqlite" not in p.name} == before
+
+
+def test_a_bug_is_answered_with_json_naming_the_log_never_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("MIEN_CACHE", str(tmp_path / "cache"))  # the bug log goes there
+    data = tmp_path / "data"
+    with TestClient(create_app(data), raise_server_exceptions=False) as client:
+        assert client.put("/jobs").status_code == 405 and client.put("/jobs").json()["detail"]
+        (data / "server.sqlite").write_bytes(b"not a database" * 512)  # the service's own state broken
+        answer = client.get("/jobs")
+    assert answer.status_code == 500 and answer.headers["content-type"] == "application/json"
+    assert "bug in mien" in answer.json()["detail"] and "Traceback" not in answer.text
+    logs = list((tmp_path / "cache" / "logs").glob("internal-error-*.log"))
+    assert len(logs) == 1 and "Traceback" in logs[0].read_text() and str(logs[0]) in answer.json()["detail"]
+
+
+def test_serve_flags_default_to_loopback_and_to_create_apps_limits():
+    import inspect
+
+    from mien.cli import serve as serve_command
+
+    flags = {name: p.default for name, p in inspect.signature(serve_command).parameters.items()}
+    limits = {name: p.default for name, p in inspect.signature(create_app).parameters.items()}
+    assert flags["host"] == "127.0.0.1" and flags["token"] is None
+    assert flags["workers"] == limits["concurrent_jobs"] and flags["max_jobs"] == limits["max_waiting"]
+    assert flags["max_upload_mb"] << 20 == limits["max_upload"] and flags["max_data_gb"] * (1 << 30) == limits["max_data"]
+    assert flags["upload_ttl_hours"] * 3600 == limits["upload_ttl_s"]
+    assert flags["live_fps"] == limits["live_fps"] and flags["max_live"] == limits["max_live"]
+
+
+def test_serve_refuses_limits_that_make_no_sense(tmp_path):
+    for flag, value in (("--workers", "0"), ("--max-jobs", "0"), ("--max-upload-mb", "0"), ("--max-data-gb", "-1"),
+                        ("--upload-ttl-hours", "0"), ("--live-fps", "0"), ("--max-live", "0")):  # fmt: skip
+        refused = CliRunner().invoke(cli, ["serve", "--data", str(tmp_path / "d"), flag, value])
+        assert refused.exit_code == 2 and flag in refused.output, (flag, refused.output)
+    assert not (tmp_path / "d").exists()

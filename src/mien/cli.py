@@ -363,17 +363,28 @@ def serve(
     data: Annotated[Path, typer.Option("--data", help="Folder for uploads, jobs and results (a mien batch results folder inside).")] = Path("mien-data"),
     token: Annotated[Optional[str], typer.Option("--token", envvar="MIEN_TOKEN", help="Clients must send 'Authorization: Bearer TOKEN'.")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Jobs analysed at once (one worker process each).")] = 1,
-    max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", help="Largest upload accepted (413 above it).")] = 2048,
+    max_jobs: Annotated[int, typer.Option("--max-jobs", help="Jobs queued or running at once; one more is refused with 429.")] = 64,
+    max_upload_mb: Annotated[int, typer.Option("--max-upload-mb", help="Largest upload accepted, MiB (413 above it).")] = 2048,
+    max_data_gb: Annotated[float, typer.Option("--max-data-gb", help="Most the --data folder may hold, GiB; uploads that would pass it are refused with 507 (0: no cap; the disk always keeps 1 GiB free).")] = 50.0,
+    upload_ttl_hours: Annotated[float, typer.Option("--upload-ttl-hours", help="Uploads no job uses are removed after this many hours.")] = 24.0,
+    live_fps: Annotated[int, typer.Option("--live-fps", help="Frames a second analysed per /live connection; more are answered 429 and dropped.")] = 30,
+    max_live: Annotated[int, typer.Option("--max-live", help="/live connections open at once; one more is refused (429, closed 1013).")] = 8,
 ) -> None:
     """An HTTP service: upload media, run jobs, fetch results, SQL over them (docs/server.md; API at /docs)."""
     from mien.checks import at_least, writable_folder
     from mien.server.auth import binding_problem
 
-    _refuse(at_least("--workers", workers, 1), at_least("--max-upload-mb", max_upload_mb, 1),
+    _refuse(at_least("--workers", workers, 1), at_least("--max-jobs", max_jobs, 1),
+            at_least("--max-upload-mb", max_upload_mb, 1), at_least("--live-fps", live_fps, 1),
+            at_least("--max-live", max_live, 1),
+            None if max_data_gb >= 0 else f"--max-data-gb {max_data_gb:g}: must be 0 (no cap) or more",
+            None if upload_ttl_hours > 0 else f"--upload-ttl-hours {upload_ttl_hours:g}: must be more than 0",
             writable_folder("--data", data), binding_problem(host, token))  # fmt: skip
     from mien.server.app import serve as run_service
 
-    run_service(host, port, data, token, concurrent_jobs=workers, max_upload=max_upload_mb << 20)
+    run_service(host, port, data, token, concurrent_jobs=workers, max_waiting=max_jobs, max_upload=max_upload_mb << 20,
+                max_data=int(max_data_gb * (1 << 30)) or None, upload_ttl_s=upload_ttl_hours * 3600,
+                live_fps=live_fps, max_live=max_live)  # fmt: skip
 
 
 @app.command("annotate")

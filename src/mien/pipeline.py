@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -60,6 +61,22 @@ class Options:
     au_model: str | None = None  # a calibration table from `mien train aus`; None: the shipped one
 
 
+LOADING_OPTIONS = frozenset({"landmarker_model", "expression_model", "au_model"})  # the rest load nothing
+
+
+def _with_overrides(options: Options, overrides: dict) -> Options:
+    """A checked copy of ``options`` with ``overrides`` (a copy: the caller's is never changed)."""
+    options = replace(options)
+    for key, value in overrides.items():
+        if not hasattr(options, key):
+            raise TypeError(f"unknown option {key!r}")
+        setattr(options, key, value)
+    for name, value in (("max_faces", options.max_faces), ("max_frames", options.max_frames)):
+        if value is not None and value < 1:  # 0 frames would "succeed" with nothing analysed
+            raise ValueError(f"{name} {value}: must be 1 or more")
+    return options
+
+
 @dataclass
 class Outcome:
     """How one input went: rows written, frames read, seconds spent, and the error if any."""
@@ -105,15 +122,7 @@ class Models:
     """
 
     def __init__(self, options: Options | None = None, **overrides):
-        options = replace(options) if options is not None else Options()  # a copy: ours alone
-        for key, value in overrides.items():
-            if not hasattr(options, key):
-                raise TypeError(f"unknown option {key!r}")
-            setattr(options, key, value)
-        for name, value in (("max_faces", options.max_faces), ("max_frames", options.max_frames)):
-            if value is not None and value < 1:  # 0 frames would "succeed" with nothing analysed
-                raise ValueError(f"{name} {value}: must be 1 or more")
-        self.options = options
+        self.options = options = _with_overrides(options if options is not None else Options(), overrides)
         landmarker_file = resolve("face_landmarker", self.options.landmarker_model)
         expression_file = resolve_trainable("expression", self.options.expression_model)
         au_table = Path(self.options.au_model) if self.options.au_model else AU_TABLE
@@ -131,6 +140,17 @@ class Models:
         except ValueError as error:  # a file that is not an expression model: say which model
             raise ValueError(f"expression model {error}") from None
         self.affect, self.pain = Affect(), Pain()
+
+    def with_options(self, **changes) -> Models:
+        """These loaded models under other per-input options (mesh, blendshapes, max_faces,
+        max_frames, smooth, faces_are_crops): nothing is loaded again, nothing is changed in
+        ``self``. Options naming model files need a Models of their own."""
+        loading = sorted(set(changes) & LOADING_OPTIONS)
+        if loading:
+            raise TypeError(f"{', '.join(loading)} load models: make a new Models for them")
+        other = copy.copy(self)
+        other.options = _with_overrides(self.options, changes)
+        return other
 
     def session(self, on_events: Callable[[list[Event]], None] | None = None,
                 on_frame: Callable[[Frame], None] | None = None) -> Session:  # fmt: skip

@@ -12,11 +12,13 @@ import os
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import pandas as pd
-from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,10 +28,12 @@ from mien.server import playback, uploads
 from mien.server.auth import binding_problem, token_guard
 from mien.server.jobs import JobOptions, Jobs
 from mien.server.live import MAX_CONNECTIONS, MAX_FPS, serve_live
+from mien.server.storage import MAX_DATA, room_for_upload
 from mien.version import __version__
 
 MAX_UPLOAD = 2 << 30  # bytes (2 GiB): a long session video; --max-upload-mb changes it
 MAX_WAITING = 64  # queued or running jobs before new ones are refused with 429
+UPLOAD_TTL = 24 * 3600.0  # seconds an upload no job uses is kept: a day to create its job
 STATIC = Path(__file__).with_name("static")  # the web page (index.html, app.js, style.css)
 
 
@@ -52,6 +56,12 @@ class AnalysisOptions(BaseModel):
     blendshapes: bool = False
 
 
+class ImageQuery(AnalysisOptions):
+    """POST /analyze's query: the job options, and the token for clients that cannot set headers."""
+
+    token: str | None = Field(None, description="the service's token, where no Authorization header can be sent")
+
+
 class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     upload: str = Field(description="an id from POST /uploads")
@@ -65,8 +75,16 @@ class QueryRequest(BaseModel):
 def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1,
                max_upload: int = MAX_UPLOAD, max_waiting: int = MAX_WAITING,
                finish_jobs_on_stop: bool = False, live_fps: int = MAX_FPS,
-               max_live: int = MAX_CONNECTIONS) -> FastAPI:  # fmt: skip
+               max_live: int = MAX_CONNECTIONS, max_data: int | None = MAX_DATA,
+               upload_ttl_s: float = UPLOAD_TTL) -> FastAPI:  # fmt: skip
     """The service over the data folder ``data`` (created if need be).
+
+    ``max_upload``: bytes one upload may have (413 above). ``max_data``: bytes the data folder
+    may hold before uploads are refused with 507 (None or 0: no cap; the disk keeps
+    storage.MIN_FREE free regardless). ``upload_ttl_s``: uploads no job uses are removed this
+    many seconds after they came (swept at start and whenever an upload arrives).
+    ``concurrent_jobs``: jobs analysed at once; ``max_waiting``: jobs queued or running before
+    new ones are refused with 429.
 
     ``live_fps``: frames a second each /live connection may have analysed; more are answered
     with a 429 error message and not analysed. ``max_live``: live connections open at once; one
@@ -83,6 +101,7 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         state["jobs"] = Jobs(data, concurrent_jobs)  # resumes what a dead service left unfinished
+        state["jobs"].sweep_uploads(upload_ttl_s)
         try:
             yield
         finally:
@@ -92,6 +111,12 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
     app = FastAPI(title="mien", version=__version__, lifespan=lifespan,
                   description="Facial behaviour from images and video: uploads, jobs, results, SQL.")  # fmt: skip
     guarded = [Depends(token_guard(token))]
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        """422 with one line a person can read in ``detail``, and FastAPI's list in ``errors``."""
+        errors = jsonable_encoder(error.errors())
+        return JSONResponse({"detail": "; ".join(_validation_line(e) for e in errors), "errors": errors}, status_code=422)
 
     @app.exception_handler(Exception)
     async def bug(request: Request, error: Exception) -> JSONResponse:
@@ -131,9 +156,10 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
 
     @app.post("/uploads", status_code=201, dependencies=guarded, openapi_extra=MEDIA_BODY)
     async def upload(request: Request) -> dict:
-        """The body is the file (raw, or a multipart 'file' field). 413 over the size limit, 415
-        when it is not an image or video mien can decode (nothing is kept)."""
-        part, name = await uploads.receive(request, data / "tmp", max_upload)
+        """The body is the file (raw, or a multipart 'file' field). 413 over the size limit, 507
+        when the data folder has no room for it, 415 when it is not an image or video mien can
+        decode (nothing is kept)."""
+        part, name = await uploads.receive(request, data / "tmp", max_upload, await run_in_threadpool(upload_room))
         found = await run_in_threadpool(uploads.store, data, part, name)
         return found.public()
 
@@ -144,7 +170,10 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
             raise HTTPException(404, f"no upload {request.upload}")
         if sum(j["status"] in ("queued", "running") for j in jobs().list()) >= max_waiting:
             raise HTTPException(429, f"{max_waiting} jobs are already waiting or running; try again later")
-        return jobs().create(found, JobOptions(**request.options.model_dump()))
+        job = jobs().create(found, JobOptions(**request.options.model_dump()))
+        if job is None:
+            raise HTTPException(404, f"no upload {request.upload} (deleted meanwhile)")
+        return job
 
     @app.get("/jobs", dependencies=guarded)
     def list_jobs() -> list[dict]:
@@ -216,10 +245,32 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
             raise HTTPException(409, f"job {job_id} is still queued or running; delete it when it has finished")
         return Response(status_code=204)
 
+    @app.get("/uploads", dependencies=guarded)
+    def list_uploads() -> list[dict]:
+        """Every upload kept, with ``jobs``: the ids of the jobs on it (uploads no job uses are
+        removed after a while; see docs/server.md)."""
+        return jobs().uploads()
+
+    @app.delete("/uploads/{upload_id}", status_code=204, dependencies=guarded)
+    def delete_upload(upload_id: str) -> Response:
+        """An upload no job uses, and its file. An upload goes with its last job's DELETE anyway."""
+        outcome, users = jobs().delete_upload(upload_id)
+        if outcome == "missing":
+            raise HTTPException(404, f"no upload {upload_id}")
+        if outcome == "busy":
+            raise HTTPException(409, f"upload {upload_id} is used by job(s) {', '.join(users)}; delete those jobs instead")
+        return Response(status_code=204)
+
+    def upload_room():
+        jobs().sweep_uploads(upload_ttl_s)  # space first: uploads abandoned long enough go
+        return room_for_upload(data, max_data)
+
     @app.post("/analyze", dependencies=guarded, openapi_extra=MEDIA_BODY)
-    async def analyze_image(request: Request) -> Response:
-        """One image, analysed now: its rows as JSON (one per face). Videos go through /jobs."""
-        part, _ = await uploads.receive(request, data / "tmp", max_upload)
+    async def analyze_image(request: Request, query: Annotated[ImageQuery, Query()]) -> Response:
+        """One image, analysed now with the options of a job (as query parameters, e.g.
+        ``?max_faces=1&mesh=true``): its rows as JSON (one per face). Videos go through /jobs."""
+        options = AnalysisOptions(**query.model_dump(exclude={"token"}))
+        part, _ = await uploads.receive(request, data / "tmp", max_upload, await run_in_threadpool(upload_room))
         try:
             kind, extension, _ = await run_in_threadpool(uploads.probe, part)
             if kind != "image":
@@ -227,7 +278,8 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
             image = part.with_name(part.stem.lstrip(".") + extension)
             os.replace(part, image)
             part = image
-            rows = await run_in_threadpool(lambda: _analyse_image(shared_models(), str(image)))
+            models = shared_models().with_options(**options.model_dump())
+            rows = await run_in_threadpool(lambda: _analyse_image(models, str(image)))
         finally:
             part.unlink(missing_ok=True)
         return Response(rows.to_json(orient="records"), media_type="application/json")
@@ -259,6 +311,15 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
     return app
 
 
+def _validation_line(error: dict) -> str:
+    """One of FastAPI's validation errors as ``where name: what`` (e.g. ``query max_faces: Input
+    should be greater than or equal to 1 (got '0')``)."""
+    where = [str(part) for part in error.get("loc", ())]
+    place = f"{where[0]} {'.'.join(where[1:])}".strip() if where else "request"
+    given = f" (got {error['input']!r})" if "input" in error and isinstance(error["input"], (str, int, float)) else ""
+    return f"{place}: {error.get('msg', 'invalid')}{given}"
+
+
 def _table(frame: pd.DataFrame, format: str, name: str) -> Response:
     if "input" in frame:  # the server's path of the input: the job id names it for the client
         frame = frame.assign(input=name.removesuffix("-events"))
@@ -282,13 +343,12 @@ def _analyse_image(models: Models, path: str) -> pd.DataFrame:
     return pa.Table.from_batches(batches, schema=models.output_schema()).to_pandas().drop(columns="input")
 
 
-def serve(host: str, port: int, data: Path, token: str | None, concurrent_jobs: int = 1,
-          max_upload: int = MAX_UPLOAD) -> None:  # fmt: skip
-    """Run the service with uvicorn until stopped; refuses a non-loopback host without a token."""
+def serve(host: str, port: int, data: Path, token: str | None, **limits) -> None:
+    """Run the service with uvicorn until stopped; refuses a non-loopback host without a token.
+    ``limits``: create_app's keyword arguments (concurrent_jobs, max_upload, max_data...)."""
     problem = binding_problem(host, token)
     if problem:
         raise ValueError(problem)
     import uvicorn
 
-    uvicorn.run(create_app(data, token, concurrent_jobs=concurrent_jobs, max_upload=max_upload), host=host,
-                port=port, log_level="info")  # fmt: skip
+    uvicorn.run(create_app(data, token, **limits), host=host, port=port, log_level="info")

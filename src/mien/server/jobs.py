@@ -75,19 +75,23 @@ class Jobs:
 
     # -- creating and running ---------------------------------------------------------------
 
-    def create(self, upload: Upload, options: JobOptions) -> dict:
+    def create(self, upload: Upload, options: JobOptions) -> dict | None:
+        """A new queued job on ``upload``; None when the upload has been deleted meanwhile."""
         job_id = secrets.token_hex(8)
         source = self.data / upload.file
         link = self.data / "inputs" / f"{job_id}{source.suffix}"
-        try:
-            os.link(source, link)
-        except OSError:  # a filesystem without hard links
-            shutil.copyfile(source, link)
         total = upload.frames if options.max_frames is None or upload.frames is None else min(upload.frames, options.max_frames)
-        with self._db() as db:
-            db.execute("INSERT INTO jobs (id, upload, input, options, status, frames_total, created) "
-                       "VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-                       (job_id, upload.id, str(link.resolve()), json.dumps(asdict(options)), total, _now()))  # fmt: skip
+        with self._lock:  # an upload is not deleted between its link and its job's row
+            try:
+                os.link(source, link)
+            except FileNotFoundError:
+                return None  # deleted since the client was told of it
+            except OSError:  # a filesystem without hard links
+                shutil.copyfile(source, link)
+            with self._db() as db:
+                db.execute("INSERT INTO jobs (id, upload, input, options, status, frames_total, created) "
+                           "VALUES (?, ?, ?, ?, 'queued', ?, ?)",
+                           (job_id, upload.id, str(link.resolve()), json.dumps(asdict(options)), total, _now()))  # fmt: skip
         self._queue.put(job_id)
         return self.get(job_id)
 
@@ -202,11 +206,41 @@ class Jobs:
                 db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
                 # The upload goes with its last job (a client that wants other options uploads again).
                 if not db.execute("SELECT 1 FROM jobs WHERE upload = ?", (job["upload"],)).fetchone():
-                    row = db.execute("SELECT file FROM uploads WHERE id = ?", (job["upload"],)).fetchone()
-                    db.execute("DELETE FROM uploads WHERE id = ?", (job["upload"],))
-                    if row:
-                        (self.data / row[0]).unlink(missing_ok=True)
+                    uploads.remove(db, self.data, job["upload"])
         return "deleted"
+
+    # -- uploads no job uses -------------------------------------------------------------------
+
+    def uploads(self) -> list[dict]:
+        """Every upload (id, kind, size, frames, name, created) with the ids of the jobs on it."""
+        with self._db() as db:
+            rows = db.execute("SELECT id, kind, size, frames, name, created FROM uploads ORDER BY rowid").fetchall()  # as they came
+            users: dict[str, list[str]] = {}
+            for job_id, upload_id in db.execute("SELECT id, upload FROM jobs ORDER BY created, id"):
+                users.setdefault(upload_id, []).append(job_id)
+        fields = ("id", "kind", "size", "frames", "name", "created")
+        return [{**dict(zip(fields, row)), "jobs": users.get(row[0], [])} for row in rows]
+
+    def delete_upload(self, upload_id: str) -> tuple[str, list[str]]:
+        """Remove an upload no job uses: ("deleted", []), ("missing", []) or ("busy", its jobs)."""
+        with self._lock, self._db() as db:
+            if not db.execute("SELECT 1 FROM uploads WHERE id = ?", (upload_id,)).fetchone():
+                return "missing", []
+            users = [row[0] for row in db.execute("SELECT id FROM jobs WHERE upload = ? ORDER BY created", (upload_id,))]
+            if users:
+                return "busy", users
+            uploads.remove(db, self.data, upload_id)
+        return "deleted", []
+
+    def sweep_uploads(self, older_than_s: float) -> list[str]:
+        """Remove the uploads no job uses that came ``older_than_s`` seconds ago or more; their ids."""
+        cutoff = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - older_than_s))
+        with self._lock, self._db() as db:
+            unused = [row[0] for row in db.execute(
+                "SELECT id FROM uploads WHERE created <= ? AND id NOT IN (SELECT upload FROM jobs)", (cutoff,))]  # fmt: skip
+            for upload_id in unused:
+                uploads.remove(db, self.data, upload_id)
+        return unused
 
     def close(self, wait: bool = False) -> None:
         """Stop taking jobs; with ``wait``, finish those queued first (tests, tools)."""

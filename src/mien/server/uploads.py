@@ -22,6 +22,7 @@ from PIL import Image
 from mien.errors import InputError
 from mien.io.images import IMAGE_EXTENSIONS, read_image_frames
 from mien.io.video import VIDEO_EXTENSIONS, read_video, video_frames_declared
+from mien.server.storage import Room
 
 TABLE = """CREATE TABLE IF NOT EXISTS uploads (id TEXT PRIMARY KEY, file TEXT NOT NULL, kind TEXT NOT NULL,
     size INTEGER, frames INTEGER, name TEXT, created TEXT)"""
@@ -46,25 +47,25 @@ def connect(data: Path) -> sqlite3.Connection:
     return db
 
 
-async def receive(request: Request, folder: Path, limit: int) -> tuple[Path, str]:
+async def receive(request: Request, folder: Path, limit: int, room: Room | None = None) -> tuple[Path, str]:
     """The request body written to a new file in ``folder``; (its path, the client's name).
-    413 past ``limit`` bytes, 400 for a body with no file; nothing is left behind either way."""
+    413 past ``limit`` bytes, 507 past the ``room`` the data folder has left, 400 for a body with
+    no file; nothing is left behind either way."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:  # room for multipart framing
-        raise HTTPException(413, f"upload larger than the limit of {limit} bytes")
+    if declared and declared.isdigit():
+        _check_size(int(declared) - 64 * 1024, limit, room)  # room for multipart framing
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f".{secrets.token_hex(8)}.part"
     kind = request.headers.get("content-type", "")
     try:
         with open(target, "wb") as out:
             if kind.lower().startswith("multipart/form-data"):
-                name = await _multipart(request, kind, out, limit)
+                name = await _multipart(request, kind, out, limit, room)
             else:
                 name, written = "", 0
                 async for chunk in request.stream():
                     written += len(chunk)
-                    if written > limit:
-                        raise HTTPException(413, f"upload larger than the limit of {limit} bytes")
+                    _check_size(written, limit, room)
                     out.write(chunk)
         if target.stat().st_size == 0:
             raise HTTPException(400, "the upload is empty (send the file as the body, or as a multipart 'file' field)")
@@ -74,7 +75,7 @@ async def receive(request: Request, folder: Path, limit: int) -> tuple[Path, str
     return target, name
 
 
-async def _multipart(request: Request, content_type: str, out, limit: int) -> str:
+async def _multipart(request: Request, content_type: str, out, limit: int, room: Room | None) -> str:
     from python_multipart.multipart import MultipartParser, parse_options_header
 
     _, params = parse_options_header(content_type)
@@ -104,8 +105,7 @@ async def _multipart(request: Request, content_type: str, out, limit: int) -> st
     def on_part_data(data, start, end):
         if state["taking"]:
             state["size"] += end - start
-            if state["size"] > limit:
-                raise HTTPException(413, f"upload larger than the limit of {limit} bytes")
+            _check_size(state["size"], limit, room)
             out.write(data[start:end])
 
     def on_part_end():
@@ -126,6 +126,13 @@ async def _multipart(request: Request, content_type: str, out, limit: int) -> st
     if not state["taken"]:
         raise HTTPException(400, "the multipart body has no file part")
     return state["name"]
+
+
+def _check_size(size: int, limit: int, room: Room | None) -> None:
+    if size > limit:
+        raise HTTPException(413, f"upload larger than the limit of {limit} bytes")
+    if room is not None and size > room.bytes:
+        raise HTTPException(507, f"no room for this upload: {room.detail}")
 
 
 def probe(path: Path) -> tuple[str, str, int | None]:
@@ -186,6 +193,14 @@ def find(data: Path, upload_id: str) -> Upload | None:
     finally:
         db.close()
     return Upload(*row) if row else None
+
+
+def remove(db: sqlite3.Connection, data: Path, upload_id: str) -> None:
+    """The upload's row and file (the caller knows no job uses it)."""
+    row = db.execute("SELECT file FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+    db.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+    if row:
+        (data / row[0]).unlink(missing_ok=True)
 
 
 def names(data: Path) -> dict[str, str]:
