@@ -5,6 +5,7 @@ events, delete, one image analysed at once, read-only SQL, and the token rule.""
 from __future__ import annotations
 
 import io
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -373,3 +374,55 @@ def test_serve_refuses_limits_that_make_no_sense(tmp_path):
         refused = CliRunner().invoke(cli, ["serve", "--data", str(tmp_path / "d"), flag, value])
         assert refused.exit_code == 2 and flag in refused.output, (flag, refused.output)
     assert not (tmp_path / "d").exists()
+
+
+def test_serve_flags_set_the_limits_of_a_real_server(media, tmp_path):
+    """`mien serve` on loopback with small limits: each flag reaches the service it starts."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+    from PIL import Image
+    from websockets.sync.client import connect
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with open(tmp_path / "server.log", "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "mien.cli", "serve", "--port", str(port), "--data", str(tmp_path / "d"),
+                                   "--max-upload-mb", "1", "--max-data-gb", "0.00001", "--max-live", "1", "--live-fps", "2"],
+                                  stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)  # fmt: skip
+    url = f"127.0.0.1:{port}"
+    try:
+        give_up = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"http://{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < give_up and server.poll() is None, (tmp_path / "server.log").read_text()
+                time.sleep(0.1)
+        big = Path(media("face_video")).read_bytes()  # 1.6 MB
+        assert len(big) > 1 << 20 and httpx.post(f"http://{url}/uploads", content=big).status_code == 413
+        full = httpx.post(f"http://{url}/uploads", content=Path(media("happy")).read_bytes())  # the 10 kB cap is passed
+        assert full.status_code == 507 and "--max-data-gb" in full.json()["detail"]
+
+        frame = io.BytesIO()
+        Image.open(media("single_face")).convert("RGB").save(frame, "JPEG")
+        with connect(f"ws://{url}/live", open_timeout=60) as first:
+            first.send(frame.getvalue())  # the first answer: the stream is open and counted
+            assert json.loads(first.recv(timeout=120))["type"] == "frame"
+            with connect(f"ws://{url}/live") as second:
+                refused = json.loads(second.recv(timeout=60))
+                assert refused["status"] == 429 and "1 live connections" in refused["detail"]
+            for _ in range(5):  # at once: more than 2 a second
+                first.send(frame.getvalue())
+            answers = [json.loads(first.recv(timeout=60)) for _ in range(5)]
+            assert [a["status"] for a in answers if a["type"] == "error"] and {a["type"] for a in answers} <= {"frame", "error"}
+            assert all(a["status"] == 429 for a in answers if a["type"] == "error")
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
