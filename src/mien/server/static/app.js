@@ -1,5 +1,6 @@
-// mien's page: upload and progress, the jobs list, and the live camera over the /live WebSocket.
-// Plain JavaScript, no build step, no third-party code. The API is described at /docs.
+// mien's page: upload and progress, the jobs list, and the live camera over the /live WebSocket
+// (a job's results view is results.js). Plain JavaScript, no build step; the one third-party file
+// is the vendored uPlot (static/vendor). The API is described at /docs.
 "use strict";
 
 const token = new URLSearchParams(location.search).get("token") || "";
@@ -78,10 +79,13 @@ async function watch(jobId) {
     const p = job.progress || {};
     const fraction = job.status === "done" ? 1 : (p.frames_total ? (p.frames_done || 0) / p.frames_total : 0);
     showProgress(fraction, "Job " + jobId + ": " + progressText(job), job.status === "failed");
-    if (job.status === "done" || job.status === "failed") break;
+    if (job.status === "done" || job.status === "failed") {
+      refreshJobs();
+      if (job.status === "done") openResults(job.id);
+      return;
+    }
     await new Promise((r) => setTimeout(r, 1000));
   }
-  refreshJobs();
 }
 
 $("upload-form").addEventListener("submit", async (event) => {
@@ -136,6 +140,12 @@ async function refreshJobs() {
     status.append(element("span", job.status, "pill " + job.status));
     const id = element("td");
     id.append(element("div", job.name || "(no name)", "name"), element("code", job.id, "muted"));
+    if (job.status === "done") {
+      const open = element("button", "Open results", "small open");
+      open.type = "button";
+      open.onclick = () => openResults(job.id);
+      id.append(" ", open);
+    }
     const remove = element("td");
     if (job.status === "done" || job.status === "failed") {
       const button = element("button", "Delete", "link");
