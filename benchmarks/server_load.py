@@ -36,6 +36,11 @@ from local_server import mien_serve
 
 from mien.samples import sample
 
+# A connection idle this long is not reused. Under uvicorn's 5 s (--timeout-keep-alive), as a browser
+# keeps it under the server's: at 5 s (httpx's default) the client now and then sends a request on a
+# connection the server is closing that instant, and gets a ReadError.
+KEEPALIVE_S = 2.0
+
 
 class Tally:
     """Latencies (s) and errors per kind of request."""
@@ -49,7 +54,7 @@ class Tally:
         try:
             answer = await send()
         except httpx.HTTPError as error:
-            self.errors[kind].append(f"{type(error).__name__}: {error}")
+            self.errors[kind].append(f"{type(error).__name__}: {error!r} {error.__context__!r}")
             return None
         self.seconds[kind].append(time.perf_counter() - started)
         if answer.status_code != expected:
@@ -97,7 +102,8 @@ async def upload_and_delete(client: httpx.AsyncClient, tally: Tally, body: bytes
 
 
 async def load(url: str, seconds: float, pollers: int, uploaders: int, analysis: bool) -> None:
-    limits = httpx.Limits(max_connections=pollers + uploaders + 4, max_keepalive_connections=pollers + uploaders + 4)
+    limits = httpx.Limits(max_connections=pollers + uploaders + 4, max_keepalive_connections=pollers + uploaders + 4,
+                          keepalive_expiry=KEEPALIVE_S)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
         video = (await client.post("/uploads", content=Path(sample("face_video")).read_bytes())).json()
         job, over, background = {"id": None}, asyncio.Event(), None

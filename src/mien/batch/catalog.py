@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS inputs (path TEXT PRIMARY KEY, key TEXT NOT NULL, con
 JOINED = """SELECT i.path, a.status, i.metadata, a.frames, a.rows, a.events, a.seconds, a.frames_per_second,
     a.error, a.stopped_at, a.attempts, a.crashes, a.started, a.finished, a.worker, a.run_id, i.key,
     i.content_hash, i.size, a.settings_hash, a.frames_file, a.events_file, a.mien_version, a.models, a.settings
-    FROM inputs i LEFT JOIN analyses a USING (key) ORDER BY i.path"""
+    FROM inputs i LEFT JOIN analyses a USING (key)"""
+IN_ORDER = " ORDER BY i.path"
 
 
 class SettingsMismatch(ValueError):
@@ -245,7 +246,7 @@ class Catalog:
         return [name for name in files or () if name]
 
     def table(self) -> pd.DataFrame:
-        return pd.read_sql_query(JOINED, self.db)
+        return pd.read_sql_query(JOINED + IN_ORDER, self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -272,14 +273,18 @@ class Heartbeat:
         self._thread.join()
 
 
-def read_catalog(folder: Path) -> pd.DataFrame:
-    """Every input with its analysis, read through a read-only connection (it changes nothing)."""
+def read_catalog(folder: Path, paths: list[str] | None = None) -> pd.DataFrame:
+    """Every input with its analysis (only those of ``paths`` if given: a service asking about one
+    job reads one row, not thousands), read through a read-only connection (it changes nothing)."""
     if not (folder / CATALOG).is_file():
         raise FileNotFoundError(f"{folder}: no {CATALOG} (not a mien batch results folder)")
     db = sqlite3.connect(f"file:{quote(str((folder / CATALOG).resolve()))}?mode=ro", uri=True, timeout=60)
     try:
         _refuse_old_format(db, folder)
-        return pd.read_sql_query(JOINED, db)
+        if paths is None:
+            return pd.read_sql_query(JOINED + IN_ORDER, db)
+        return pd.read_sql_query(JOINED + f" WHERE i.path IN ({', '.join('?' * len(paths))})" + IN_ORDER, db,
+                                 params=list(paths))  # fmt: skip
     finally:
         db.close()
 

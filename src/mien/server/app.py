@@ -184,7 +184,8 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
     @app.get("/jobs/{job_id}", dependencies=guarded)
     def job_status(job_id: str) -> dict:
         job = job_or_404(job_id)
-        return {**job, "name": uploads.names(data).get(job["upload"])}
+        upload = uploads.find(data, job["upload"])
+        return {**job, "name": upload.name if upload else None}
 
     @app.get("/jobs/{job_id}/results", dependencies=guarded)
     def results(job_id: str, format: Literal["json", "csv", "parquet"] = "json") -> Response:

@@ -136,10 +136,8 @@ class Jobs:
     # -- reading ------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> dict | None:
-        with self._db() as db:
-            db.row_factory = sqlite3.Row
-            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return self._public(dict(row), self._analyses()) if row else None
+        job = self._row(job_id)
+        return self._public(job, self._analyses([job["input"]])) if job else None
 
     def list(self) -> list[dict]:
         with self._db() as db:
@@ -151,7 +149,7 @@ class Jobs:
     def analysis(self, job_id: str) -> dict | None:
         """The job's row of the batch catalog (files, counts, timings), or None before it has one."""
         job = self._row(job_id)
-        return self._analyses().get(job["input"]) if job else None
+        return self._analyses([job["input"]]).get(job["input"]) if job else None
 
     def _row(self, job_id: str) -> dict | None:
         with self._db() as db:
@@ -159,8 +157,9 @@ class Jobs:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return dict(row) if row else None
 
-    def _analyses(self) -> dict[str, dict]:
-        table = read_catalog(self.results)
+    def _analyses(self, paths: list[str] | None = None) -> dict[str, dict]:
+        """The batch catalog's rows by input path: every one, or those of ``paths``."""
+        table = read_catalog(self.results, paths)
         return {row["path"]: row for row in table.to_dict("records")}
 
     def _public(self, job: dict, analyses: dict[str, dict]) -> dict:
