@@ -36,9 +36,9 @@ from local_server import mien_serve
 
 from mien.samples import sample
 
-# A connection idle this long is not reused. Under uvicorn's 5 s (--timeout-keep-alive), as a browser
-# keeps it under the server's: at 5 s (httpx's default) the client now and then sends a request on a
-# connection the server is closing that instant, and gets a ReadError.
+# A connection idle this long is not reused: under uvicorn's 5 s keep-alive. At 5 s (httpx's default)
+# the client now and then sends a request on a connection the server is closing that instant, and
+# gets a ReadError (browsers retry such a request; httpx does not). --keepalive 5 shows it.
 KEEPALIVE_S = 2.0
 
 
@@ -101,9 +101,9 @@ async def upload_and_delete(client: httpx.AsyncClient, tally: Tally, body: bytes
             await tally.timed("DELETE /uploads/{id}", 204, lambda: client.delete(f"/uploads/{upload}"))
 
 
-async def load(url: str, seconds: float, pollers: int, uploaders: int, analysis: bool) -> None:
+async def load(url: str, seconds: float, pollers: int, uploaders: int, analysis: bool, keepalive: float) -> None:
     limits = httpx.Limits(max_connections=pollers + uploaders + 4, max_keepalive_connections=pollers + uploaders + 4,
-                          keepalive_expiry=KEEPALIVE_S)
+                          keepalive_expiry=keepalive)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
         video = (await client.post("/uploads", content=Path(sample("face_video")).read_bytes())).json()
         job, over, background = {"id": None}, asyncio.Event(), None
@@ -124,7 +124,7 @@ async def load(url: str, seconds: float, pollers: int, uploaders: int, analysis:
         over.set()
         made = await background if background else 0
     load_average = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"{seconds:g} s, {pollers} pollers, {uploaders} uploaders, "
+    print(f"{seconds:g} s, {pollers} pollers, {uploaders} uploaders, idle connections reused for {keepalive:g} s, "
           f"{'analysing the whole time (' + str(made) + ' jobs)' if analysis else 'no analysis running'}; "
           f"load average after: {load_average}")  # fmt: skip
     tally.report(wall)
@@ -136,10 +136,11 @@ def main() -> None:
     parser.add_argument("--pollers", type=int, default=50)
     parser.add_argument("--uploaders", type=int, default=5)
     parser.add_argument("--no-analysis", action="store_true", help="no job analysing in the background")
+    parser.add_argument("--keepalive", type=float, default=KEEPALIVE_S, help="seconds an idle connection is reused")
     parser.add_argument("--url", help="an already running service (its data folder gets the uploads)")
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
-    run = lambda url: asyncio.run(load(url, args.seconds, args.pollers, args.uploaders, not args.no_analysis))  # noqa: E731
+    run = lambda url: asyncio.run(load(url, args.seconds, args.pollers, args.uploaders, not args.no_analysis, args.keepalive))  # noqa: E731
     if args.url:
         run(args.url)
     else:
