@@ -100,6 +100,7 @@ class Sink:
         self._writer = None
         self._file = None
         self._pending: list[pa.RecordBatch] = []  # Parquet rows waiting for a full row group
+        self._pending_rows = 0
         if fmt == "parquet":
             self._writer = pq.ParquetWriter(self._temporary, self._schema, compression="zstd")
         elif fmt == "csv":
@@ -120,7 +121,8 @@ class Sink:
     def _write(self, batch: pa.RecordBatch) -> None:
         if self.format == "parquet":
             self._pending.append(batch)
-            if sum(pending.num_rows for pending in self._pending) >= ROW_GROUP_ROWS:
+            self._pending_rows += batch.num_rows
+            if self._pending_rows >= ROW_GROUP_ROWS:
                 self._write_pending()
         elif self.format == "csv":
             self._writer.write_batch(batch)
@@ -162,7 +164,7 @@ class Sink:
         return self.partial
 
     def _write_pending(self) -> None:
-        pending, self._pending = self._pending, []
+        pending, self._pending, self._pending_rows = self._pending, [], 0
         if pending:
             self._writer.write_table(pa.Table.from_batches(pending, self._schema))
 

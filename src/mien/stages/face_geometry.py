@@ -1,0 +1,136 @@
+"""The Face Landmarker's head pose matrix, computed from its landmarks as MediaPipe does.
+
+MediaPipe fits its canonical face model (centimetres) to the 478 screen landmarks in a virtual
+perspective camera (63° vertical field of view, near plane 1): the screen points are lifted into
+metric space with a scale found by a weighted Procrustes fit, twice, and a last weighted
+Procrustes fit gives the model-to-camera matrix. The canonical model and the per-landmark weights
+come from the bundle's ``geometry_pipeline_metadata_landmarks.binarypb``. Used where mien runs the
+bundle's networks itself (dataset mode); tests/test_crop_landmarker.py checks the matrices against
+MediaPipe's own.
+"""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+METADATA = "geometry_pipeline_metadata_landmarks.binarypb"
+VERTICAL_FOV_DEG = 63.0  # MediaPipe's default environment: a perspective camera ...
+NEAR = 1.0  # ... whose near plane is at 1
+VERTEX_FLOATS = 5  # the canonical mesh's vertices: x, y, z, u, v
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, at
+
+
+def _fields(data: bytes):
+    """(field number, value) of a protobuf message: ints for varints, bytes for everything else."""
+    at = 0
+    while at < len(data):
+        key, at = _varint(data, at)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, at = _varint(data, at)
+        elif wire == 2:
+            size, at = _varint(data, at)
+            value, at = data[at : at + size], at + size
+        elif wire == 5:
+            value, at = data[at : at + 4], at + 4
+        elif wire == 1:
+            value, at = data[at : at + 8], at + 8
+        else:
+            raise ValueError(f"{METADATA}: unexpected protobuf wire type {wire}")
+        yield number, value
+
+
+@dataclass(frozen=True)
+class CanonicalFace:
+    """The canonical face model's 468 points (3, 468: the mesh without the irises) and each
+    point's weight in the fit."""
+
+    points: np.ndarray
+    weights: np.ndarray
+
+    @classmethod
+    def from_bundle(cls, task_path: str) -> CanonicalFace:
+        with zipfile.ZipFile(task_path) as bundle:
+            metadata = bundle.read(METADATA)
+        vertices, weights = [], {}
+        for number, value in _fields(metadata):
+            if number == 1:  # canonical_mesh: Mesh3d, whose field 3 is the packed vertex buffer
+                for mesh_number, mesh_value in _fields(value):
+                    if mesh_number == 3:
+                        vertices.extend(struct.unpack(f"<{len(mesh_value) // 4}f", mesh_value))
+            elif number == 2:  # procrustes_landmark_basis: (landmark_id, weight)
+                entry = dict(_fields(value))
+                weights[entry.get(1, 0)] = struct.unpack("<f", entry[2])[0] if 2 in entry else 0.0
+        points = np.asarray(vertices, np.float64).reshape(-1, VERTEX_FLOATS)[:, :3].T
+        weight = np.zeros(points.shape[1])
+        weight[list(weights)] = list(weights.values())
+        return cls(points, weight)
+
+
+def weighted_similarity(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """4x4 scale * rotation + translation taking ``source`` (3, N) closest to ``target`` (3, N) in
+    the weighted least-squares sense, reflections excluded."""
+    total = weights.sum()
+    source_mean = (source * weights).sum(axis=1, keepdims=True) / total
+    target_mean = (target * weights).sum(axis=1, keepdims=True) / total
+    centred_source = source - source_mean
+    covariance = (target - target_mean) * weights @ centred_source.T
+    u, _, vt = np.linalg.svd(covariance)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        u[:, 2] *= -1
+    rotation = u @ vt
+    scale = ((rotation @ centred_source) * (target - target_mean) * weights).sum() / (
+        (centred_source * centred_source * weights).sum())
+    matrix = np.eye(4)
+    matrix[:3, :3] = scale * rotation
+    matrix[:3, 3] = (target_mean - scale * rotation @ source_mean)[:, 0]
+    return matrix
+
+
+class FaceGeometry:
+    """Landmarks in an image's pixels -> MediaPipe's facial transformation matrix."""
+
+    def __init__(self, task_path: str):
+        self.canonical = CanonicalFace.from_bundle(task_path)
+
+    def _fit(self, points: np.ndarray) -> np.ndarray:
+        return weighted_similarity(self.canonical.points, points, self.canonical.weights)
+
+    def transform(self, landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
+        """(478, 3) landmarks in pixels (z in the x scale) of a width x height image -> (4, 4).
+        The irises (the last 10 points) are not part of the canonical model."""
+        height_at_near = 2 * NEAR * np.tan(np.radians(VERTICAL_FOV_DEG) / 2)
+        width_at_near = width * height_at_near / height
+        screen = landmarks[: self.canonical.points.shape[1]].T.astype(np.float64) / np.array([[width], [height], [width]])
+        screen[1] = 1.0 - screen[1]  # the image's origin is its top-left corner
+        screen *= np.array([[width_at_near], [height_at_near], [width_at_near]])
+        screen[0] -= width_at_near / 2
+        screen[1] -= height_at_near / 2
+        depth_offset = screen[2].mean()
+
+        def lifted(scale: float) -> np.ndarray:
+            metric = screen.copy()
+            metric[2] = (metric[2] - depth_offset + NEAR) / scale
+            metric[:2] *= metric[2] / NEAR
+            metric[2] *= -1  # screen space is left-handed, metric space right-handed
+            return metric
+
+        flat = screen.copy()
+        flat[2] *= -1
+        first_scale = np.linalg.norm(self._fit(flat)[:3, 0])
+        second_scale = np.linalg.norm(self._fit(lifted(first_scale))[:3, 0])
+        return self._fit(lifted(first_scale * second_scale)).astype(np.float32)
