@@ -56,6 +56,7 @@ async function openResults(jobId) {
   loadSummary(job.id);
   const oneFrame = view.times.length <= 1;  // an image: nothing to plot over time
   $("results-plots").hidden = oneFrame;
+  $("results-person").parentElement.hidden = oneFrame;  // the person is the plots' choice
   if (!oneFrame) {
     view.aus = busiestAUs(4);
     auPicker();
@@ -144,16 +145,23 @@ async function showMedia(job, generation) {
   video.hidden = isImage;
   image.hidden = !isImage;
   $("results-media-note").hidden = true;
+  $("results-stage").hidden = false;
   if (isImage) {
     video.removeAttribute("src");
     image.onload = () => { fitStage(image.naturalWidth, image.naturalHeight); drawOverlay(0); };
     image.src = source;
     return;
   }
-  video.onloadedmetadata = () => { fitStage(video.videoWidth, video.videoHeight); drawOverlay(video.currentTime); };
-  video.onerror = () => {
-    $("results-media-note").hidden = false;  // e.g. HEVC or AVI: the plots and events still work
+  const unplayable = () => {  // e.g. HEVC or AVI: the plots, events and tables still work
+    $("results-stage").hidden = true;
+    $("results-media-note").hidden = false;
   };
+  video.onloadedmetadata = () => {
+    if (!video.videoWidth) { unplayable(); return; }  // a container read, its video codec not (audio only)
+    fitStage(video.videoWidth, video.videoHeight);
+    drawOverlay(video.currentTime);
+  };
+  video.onerror = unplayable;
   video.src = source;
   const follow = (now, frame) => {
     if (generation !== view.generation) return;
@@ -182,38 +190,50 @@ function drawOverlay(t) {
   if (index < 0 || !view.rows) { $("results-now").textContent = fmt(t, 2) + " s · not analysed"; return; }
   loadLandmarksNear(t);
   const rows = view.rows;
-  const scale = Math.max(1, canvas.width / 640);
-  const said = [];
+  // Canvas pixels per pixel on screen: lines and labels keep one size on screen whatever the video's.
+  const scale = canvas.clientWidth ? canvas.width / canvas.clientWidth : Math.max(1, canvas.width / 640);
+  const faces = [];
   for (let i = view.starts[index]; i < view.starts[index + 1]; i += 1) {
-    const box = rows.box[i];
-    if (!box) continue;  // a frame with no face
+    if (!rows.box[i]) continue;  // a frame with no face
     const id = rows.face_id[i];
-    const colour = id !== null && id >= 0 ? COLOURS[id % COLOURS.length] : "#cccccc";
-    const [x, y, w, h] = box;
-    context.lineWidth = 2 * scale;
-    context.strokeStyle = colour;
-    context.strokeRect(x, y, w, h);
-    context.fillStyle = colour;
-    const points = $("show-landmarks").checked ? view.landmarks.get(rows.frame[i] + ":" + id) : null;
-    if (points) {
-      for (let k = 0; k < points.length; k += 2) {
-        if (points[k] !== null) context.fillRect(points[k] - 1.5 * scale, points[k + 1] - 1.5 * scale, 3 * scale, 3 * scale);
-      }
-    }
     const expression = rows.emotion[i];
-    const probability = expression ? rows.series[expression][i] : null;
-    const label = (id !== null && id >= 0 ? "#" + id : "new") +
-                  (expression ? " " + expression + " " + Math.round(100 * probability) + "%" : "");
-    context.font = (14 * scale) + "px system-ui, sans-serif";
-    const width = context.measureText(label).width + 8 * scale;
-    const top = y - 20 * scale >= 0 ? y - 20 * scale : y + h;  // above the box, or below it at the top edge
-    context.fillRect(x, top, width, 20 * scale);
-    context.fillStyle = "#111";
-    context.fillText(label, x + 4 * scale, top + 15 * scale);
-    said.push(label + " · valence " + fmt(rows.series.valence[i], 2) + ", arousal " + fmt(rows.series.arousal[i], 2));
+    faces.push({
+      i, box: rows.box[i], colour: id !== null && id >= 0 ? COLOURS[id % COLOURS.length] : "#cccccc",
+      label: (id !== null && id >= 0 ? "#" + id : "new") +
+             (expression ? " " + expression + " " + Math.round(100 * rows.series[expression][i]) + "%" : ""),
+      points: $("show-landmarks").checked ? view.landmarks.get(rows.frame[i] + ":" + id) : null,
+    });
   }
-  $("results-now").textContent = fmt(view.times[index], 2) + " s · frame " + rows.frame[view.starts[index]] + " · " +
-                                 (said.join("; ") || "no face");
+  for (const face of faces) {  // boxes and landmarks first, so that no box crosses a label
+    const [x, y, w, h] = face.box;
+    context.lineWidth = 2 * scale;
+    context.strokeStyle = face.colour;
+    context.strokeRect(x, y, w, h);
+    context.fillStyle = face.colour;
+    for (let k = 0; face.points && k < face.points.length; k += 2) {
+      if (face.points[k] !== null) context.fillRect(face.points[k] - 1.5 * scale, face.points[k + 1] - 1.5 * scale, 3 * scale, 3 * scale);
+    }
+  }
+  context.font = (13 * scale) + "px system-ui, sans-serif";
+  const placed = [];
+  for (const face of faces) {
+    const [x, y, w, h] = face.box;
+    const width = context.measureText(face.label).width + 8 * scale;
+    const height = 19 * scale;
+    // Above the box; below it when that is off the picture or on another face's label.
+    const spots = [y - height, y + h].filter((top) => top >= 0 && top + height <= canvas.height);
+    const top = spots.find((spot) => !placed.some((r) => x < r.x + r.w && r.x < x + width && spot < r.y + r.h && r.y < spot + height)) ??
+                spots[0] ?? Math.max(0, y);
+    placed.push({ x, y: top, w: width, h: height });
+    context.fillStyle = face.colour;
+    context.fillRect(x, top, width, height);
+    context.fillStyle = "#111";
+    context.fillText(face.label, x + 4 * scale, top + 14 * scale);
+  }
+  const said = faces.map((face) => face.label + " · valence " + fmt(rows.series.valence[face.i], 2) + ", arousal " +
+                                    fmt(rows.series.arousal[face.i], 2));
+  $("results-now").textContent = fmt(view.times[index], 2) + " s · frame " + rows.frame[view.starts[index]] + "\n" +
+                                 (said.join("\n") || "no face");
 }
 
 async function loadLandmarksNear(t) {
