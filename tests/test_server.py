@@ -341,8 +341,7 @@ def test_no_endpoint_reaches_a_path_outside_the_data_folder_or_inside_it_by_name
     assert {p: p.stat().st_mtime_ns for p in files_under(data) if "sqlite" not in p.name} == before
 
 
-def test_a_bug_is_answered_with_json_naming_the_log_never_a_traceback(tmp_path, monkeypatch):
-    monkeypatch.setenv("MIEN_CACHE", str(tmp_path / "cache"))  # the bug log goes there
+def test_a_bug_is_answered_with_json_naming_the_log_never_a_traceback(tmp_path):
     data = tmp_path / "data"
     with TestClient(create_app(data), raise_server_exceptions=False) as client:
         assert client.put("/jobs").status_code == 405 and client.put("/jobs").json()["detail"]
@@ -350,7 +349,7 @@ def test_a_bug_is_answered_with_json_naming_the_log_never_a_traceback(tmp_path, 
         answer = client.get("/jobs")
     assert answer.status_code == 500 and answer.headers["content-type"] == "application/json"
     assert "bug in mien" in answer.json()["detail"] and "Traceback" not in answer.text
-    logs = list((tmp_path / "cache" / "logs").glob("internal-error-*.log"))
+    logs = list((data / "logs").glob("internal-error-*.log"))  # inside --data, like all it keeps
     assert len(logs) == 1 and "Traceback" in logs[0].read_text() and str(logs[0]) in answer.json()["detail"]
 
 

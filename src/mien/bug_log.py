@@ -17,11 +17,13 @@ from mien.models.registry import cache_dir
 from mien.version import __version__
 
 
-def log_bug(error: BaseException) -> str:
-    """Write ``error``'s traceback to a log file; the line to show the user, naming that file."""
+def log_bug(error: BaseException, folder: Path | None = None) -> str:
+    """Write ``error``'s traceback to a log file in ``folder`` (default: the user cache's ``logs``;
+    the service passes one inside its data folder, where it keeps everything); the line to show
+    the user, naming that file."""
     text = f"mien {__version__}\n" + "".join(traceback.format_exception(type(error), error, error.__traceback__))
     name = f"internal-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    for folder in (cache_dir() / "logs", Path(tempfile.gettempdir())):
+    for folder in (folder or cache_dir() / "logs", Path(tempfile.gettempdir())):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             where = folder / name

@@ -122,7 +122,7 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
     async def bug(request: Request, error: Exception) -> JSONResponse:
         from mien.bug_log import log_bug
 
-        return JSONResponse({"detail": log_bug(error)}, status_code=500)
+        return JSONResponse({"detail": log_bug(error, data / "logs")}, status_code=500)
 
     def jobs() -> Jobs:
         return state["jobs"]

@@ -128,7 +128,7 @@ class Jobs:
             except Exception as failure:  # noqa: BLE001  (recorded against the job, never lost)
                 from mien.bug_log import log_bug
 
-                error = log_bug(failure)
+                error = log_bug(failure, self.data / "logs")
         with self._db() as db:
             db.execute("UPDATE jobs SET status = ?, error = ?, finished = ? WHERE id = ? AND status = 'running'",
                        ("failed" if error else "done", error, _now(), job_id))  # fmt: skip
