@@ -35,6 +35,8 @@ if not CHROMIUM:
 FRAMES = 240  # the clip's first 10 s: sadness, a blink and a surprise happen in them
 CAMERA_FRAMES = 72  # 3 s of the clip, looped by the fake camera
 FACE_COLOUR = (0x31, 0xD0, 0xAA)  # the overlay's colour for face #0 (COLOURS[0] in app.js)
+TOKEN = "browser-test-token"  # the server wants one, so the page's token plumbing is tested too
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def _free_port() -> int:
@@ -49,8 +51,8 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
     port = _free_port()
     with open(folder / "server.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "mien.cli", "serve", "--port", str(port), "--data", str(folder / "data")],
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        process = subprocess.Popen([sys.executable, "-m", "mien.cli", "serve", "--port", str(port), "--data", str(folder / "data"),
+                                    "--token", TOKEN], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
     give_up = time.monotonic() + 60
     while True:
@@ -138,7 +140,7 @@ def hex_colour(text: str) -> tuple[int, int, int]:
 
 
 def test_upload_the_clip_and_follow_its_results_in_the_page(server, page, media, shots):
-    page.goto(server)
+    page.goto(server + "?token=" + TOKEN)
     page.set_input_files("#file", media("face_video"))
     page.fill("#max-frames", str(FRAMES))
     page.click("#upload-form button[type=submit]")
@@ -146,7 +148,7 @@ def test_upload_the_clip_and_follow_its_results_in_the_page(server, page, media,
     page.wait_for_function("document.getElementById('results-status').textContent.includes('rows')", timeout=180_000)
     assert page.text_content("#results-title") == "Results: WolfgangLanger_Pexels.mp4"
     job_id = page.evaluate("location.hash").removeprefix("#results/")
-    rows = httpx.get(f"{server}jobs/{job_id}/frames?landmarks=true").json()
+    rows = httpx.get(f"{server}jobs/{job_id}/frames?landmarks=true", headers=AUTH).json()
     assert rows["rows"] == FRAMES
 
     # The plots: every series' line on its canvas.
@@ -184,7 +186,7 @@ def test_upload_the_clip_and_follow_its_results_in_the_page(server, page, media,
     page.locator("#results").screenshot(path=str(shots / "results.png"))
 
     # An event clicked: the video goes to its onset, the overlay and the playheads follow.
-    events = httpx.get(f"{server}jobs/{job_id}/events").json()
+    events = httpx.get(f"{server}jobs/{job_id}/events", headers=AUTH).json()
     surprise = next(e for e in events if e["label"] == "surprise")
     page.click("#results-events button.event:has-text('surprise')")
     page.wait_for_function(f"Math.abs(document.getElementById('results-video').currentTime - {surprise['onset']}) < 0.01")
@@ -208,7 +210,7 @@ def test_upload_the_clip_and_follow_its_results_in_the_page(server, page, media,
     assert page.locator("#results-summary table.summary tbody tr").count() > 30
     links = page.eval_on_selector_all("#results-downloads a", "links => links.map(a => a.href)")
     assert len(links) == 10
-    for link in links:
+    for link in links:  # as a browser follows them: the token in the link, no header
         assert httpx.get(link).status_code == 200, link
     page.screenshot(path=str(shots / "page-results.png"), full_page=True)
 
@@ -220,7 +222,7 @@ def test_upload_the_clip_and_follow_its_results_in_the_page(server, page, media,
 
 
 def test_the_live_view_finds_and_follows_the_face_from_the_camera(server, page, shots):
-    page.goto(server + "#live")
+    page.goto(server + "?token=" + TOKEN + "#live")
     page.click("#live-start")
     page.wait_for_function("document.getElementById('live-faces').textContent.includes('Face #0')", timeout=60_000)
     first = page.text_content("#live-faces")

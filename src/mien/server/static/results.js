@@ -363,7 +363,11 @@ function movePlayheads(t) {
 }
 
 window.addEventListener("resize", () => {
+  if (!view.rows) return;
   for (const made of view.plots) made.setSize({ width: Math.max(300, made.root.parentElement.clientWidth), height: PLOT_HEIGHT });
+  followPlayhead();  // the legends' values, and labels redrawn at their size on the new screen size
+  const video = $("results-video");
+  requestAnimationFrame(() => drawOverlay(video.hidden ? 0 : video.currentTime));
 });
 
 // -- Events -----------------------------------------------------------------------------------------
