@@ -208,9 +208,23 @@ class Session:
 
     def perceive(self, frame: Frame) -> Faces:
         """All per-frame measurements of every face in one frame."""
-        faces = self.tracker(frame, self.landmarker(frame))
-        if self.landmarker.beyond_limit:
-            self.faces_left_out = max(self.faces_left_out, self.landmarker.beyond_limit)
+        return self._perceive_found(frame, self.landmarker(frame), self.landmarker.beyond_limit)
+
+    def _landmarked(self, frames: Iterator[Frame]) -> Iterator[tuple[Frame, Faces, int]]:
+        """Each frame with the faces the landmarker found and the number beyond max_faces: the
+        landmarker's share of perceive, to run in a thread of its own."""
+        try:
+            for frame in frames:
+                found = self.landmarker(frame)
+                yield frame, found, self.landmarker.beyond_limit
+        finally:
+            frames.close()  # stops the decoding thread too
+
+    def _perceive_found(self, frame: Frame, found: Faces, beyond_limit: int) -> Faces:
+        """perceive, from the landmarker's faces on: tracking and every measurement."""
+        faces = self.tracker(frame, found)
+        if beyond_limit:
+            self.faces_left_out = max(self.faces_left_out, beyond_limit)
             self.frames_capped += 1
         if len(faces) == 0:
             return faces
@@ -279,16 +293,24 @@ class Session:
         self.smoothing = (not still) if self.options.smooth is None else self.options.smooth
         self.notices = []
         frames = read_frames(source, self.options.max_frames, self.notices)
-        if not still:
-            frames = prefetch(frames)
-        perceive = self.perceive_crop if self.options.faces_are_crops else self.perceive
+        landmarked = None  # the landmarker's thread, on video
+        if self.options.faces_are_crops:
+            analysed = ((frame, self.perceive_crop(frame)) for frame in frames)
+        elif still:
+            analysed = ((frame, self.perceive(frame)) for frame in frames)
+        else:
+            # Video: decoding, the landmarker and everything after it run in three threads, each a
+            # few frames ahead of the next. The landmarker (MediaPipe) and the expression model
+            # (ONNX Runtime) release the GIL, so on two cores the landmarker, the longest step,
+            # no longer waits for the rest (benchmarks/speed.py).
+            landmarked = prefetch(self._landmarked(prefetch(frames)), name="mien-landmarks")
+            analysed = ((frame, self._perceive_found(frame, found, beyond)) for frame, found, beyond in landmarked)
         rows = RowBuilder(mesh=self.options.mesh, blendshapes=self.options.blendshapes)
         events = None if still else self.event_detector  # a single picture has no time course
         if events is not None:
             events.reset(source.locator)
         try:
-            for frame in frames:
-                faces = perceive(frame)
+            for frame, faces in analysed:
                 rows.add(frame, faces)
                 if self.on_frame is not None:
                     self.on_frame(frame)
@@ -305,6 +327,8 @@ class Session:
                 yield rest
             raise
         finally:
+            if landmarked is not None:
+                landmarked.close()  # its thread is done with the landmarker before anyone restarts it
             if events is not None:
                 self._emit(events.finish())
         rest = rows.flush()

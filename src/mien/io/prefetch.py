@@ -20,7 +20,7 @@ class _Failure:
         self.error = error
 
 
-def prefetch(items: Iterator[T], depth: int = 8) -> Iterator[T]:
+def prefetch(items: Iterator[T], depth: int = 8, name: str = "mien-decode") -> Iterator[T]:
     """Yield the items of ``items``, produced by a daemon thread; its exceptions re-raise here."""
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -39,8 +39,12 @@ def prefetch(items: Iterator[T], depth: int = 8) -> Iterator[T]:
             buffer.put(_DONE)
         except BaseException as error:  # handed to the consumer, which decides
             buffer.put(_Failure(error))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # a generator left half-way: run its cleanup in this thread
+                close()
 
-    worker = threading.Thread(target=produce, daemon=True, name="mien-decode")
+    worker = threading.Thread(target=produce, daemon=True, name=name)
     worker.start()
     try:
         while True:
