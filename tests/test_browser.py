@@ -201,6 +201,22 @@ def test_upload_the_clip_and_follow_its_results_in_the_page(server, page, media,
     legend = page.text_content("#plot-expressions .u-legend .u-series:nth-child(4) .u-value")
     assert legend == page.evaluate(f"({rows['series']['surprise'][k]}).toFixed(2)")  # the page's own rounding
 
+    # Playing: the overlay's frame and the playheads move on with the video, frame by frame.
+    page.evaluate("document.getElementById('results-video').play()")
+    page.wait_for_function("Number(document.getElementById('results-now').textContent.match(/frame (\\d+)/)[1]) > 215")
+    page.evaluate("document.getElementById('results-video').pause()")
+    page.wait_for_timeout(200)
+    shown = page.evaluate("""(() => {
+        const video = document.getElementById('results-video');
+        drawOverlay(video.currentTime);
+        return {t: video.currentTime, line: document.getElementById('results-now').textContent,
+                playhead: view.plots[1].playhead.getBoundingClientRect().left + 1 - view.plots[1].over.getBoundingClientRect().left,
+                x: view.plots[1].valToPos(video.currentTime, 'x')};
+    })()""")  # fmt: skip
+    k = int(np.searchsorted(rows["timestamp"], shown["t"] + 0.0005, side="right")) - 1
+    assert f"frame {rows['frame'][k]}" in shown["line"]
+    assert abs(shown["playhead"] - shown["x"]) < 2
+
     # The AU picker: one more AU, one more line.
     extra = next(name for name in ("AU45", "AU43", "AU28") if name not in chosen)
     page.click(f"#au-picker label:has(input[value={extra}])")
