@@ -245,7 +245,10 @@ class Session:
     def perceive_crop(self, frame: Frame) -> Faces:
         """Dataset mode: the frame is one face crop. Landmark measures are empty where the
         landmarker cannot fit the crop; the expression is then read from the whole crop."""
-        faces = self.landmarker.fit_crop(frame)
+        return self._measure_crop(frame, self.landmarker.fit_crop(frame))
+
+    def _measure_crop(self, frame: Frame, faces: Faces) -> Faces:
+        """perceive_crop, from the landmarker's fit of the crop on."""
         if len(faces) and np.isfinite(faces.landmarks).all():
             faces.face_ids = np.zeros(1, np.int32)  # the crop's one face
             # A crop shows no camera: where the head was, and how far, cannot be known from it.
@@ -283,8 +286,31 @@ class Session:
 
     # -- per input -----------------------------------------------------------------------------
 
-    def batches(self, source: Input) -> Iterator[pa.RecordBatch]:
-        """Arrow batches of one input. Raises InputError / InputStopped after yielding what worked."""
+    def _crops_fitted_ahead(self, inputs: list[Input]) -> Iterator[tuple[Input, list | None, list[str]]]:
+        """Dataset mode, for a thread of its own: each input's frames read and fitted by a
+        landmarker of this thread's, (input, [(frame, faces)...], notices); None instead of the
+        list for a video, or where the input cannot be read (the main thread reads it again, and
+        says why)."""
+        fitter = FaceLandmarker(self.models.landmarker_path, max_faces=self.options.max_faces)
+        try:
+            for source in inputs:
+                notices: list[str] = []
+                if not source.is_still:  # a video given as crops: frame by frame, by the main thread
+                    yield source, None, notices
+                    continue
+                try:
+                    fitted = [(frame, fitter.fit_crop(frame)) for frame in read_frames(source, self.options.max_frames, notices)]
+                except Exception:  # unreadable, or a bug: the main thread meets it again and reports it
+                    fitted = None
+                yield source, fitted, notices
+        finally:
+            fitter.close()
+
+    def batches(self, source: Input, fitted_crops: list | None = None,
+                notices: list[str] | None = None) -> Iterator[pa.RecordBatch]:  # fmt: skip
+        """Arrow batches of one input. Raises InputError / InputStopped after yielding what worked.
+        ``fitted_crops``: dataset mode's frames with their fitted faces, already read (and their
+        ``notices``)."""
         still = source.is_still
         self.landmarker.start(still=still)
         self.tracker.reset(still=still)
@@ -294,7 +320,10 @@ class Session:
         self.notices = []
         frames = read_frames(source, self.options.max_frames, self.notices)
         landmarked = None  # the landmarker's thread, on video
-        if self.options.faces_are_crops:
+        if fitted_crops is not None:
+            self.notices = list(notices or [])
+            analysed = ((frame, self._measure_crop(frame, faces)) for frame, faces in fitted_crops)
+        elif self.options.faces_are_crops:
             analysed = ((frame, self.perceive_crop(frame)) for frame in frames)
         elif still:
             analysed = ((frame, self.perceive(frame)) for frame in frames)
@@ -356,24 +385,32 @@ class Session:
 
         for error in bad_specs:
             record(Outcome(error.input, error=error.reason))
-        for source in inputs:
-            outcome = Outcome(source.locator)
-            started = time.perf_counter()
-            try:
-                for batch in self.batches(source):
-                    outcome.rows += batch.num_rows
-                    outcome.frames = int(batch.column("frame")[-1].as_py()) + 1
-                    on_batch(batch)
-            except InputStopped as stopped:
-                outcome.error, outcome.stopped_at = stopped.reason, stopped.frame
-            except InputError as error:
-                outcome.error = error.reason
-            except Exception as error:  # a bug must not cost the other inputs their results
-                outcome.error = log_bug(error)
-            outcome.faces_left_out, outcome.frames_capped = self.faces_left_out, self.frames_capped
-            outcome.notices = list(self.notices)
-            outcome.seconds = time.perf_counter() - started
-            record(outcome)
+        # Dataset mode: a thread reads and fits the next crops while this one measures the last
+        # (LiteRT and ONNX Runtime release the GIL: two cores, twice the crops).
+        ahead = prefetch(self._crops_fitted_ahead(inputs), name="mien-crops") if self.options.faces_are_crops else None
+        work = ahead if ahead is not None else ((source, None, None) for source in inputs)
+        try:
+            for source, fitted, notices in work:
+                outcome = Outcome(source.locator)
+                started = time.perf_counter()
+                try:
+                    for batch in self.batches(source, fitted, notices):
+                        outcome.rows += batch.num_rows
+                        outcome.frames = int(batch.column("frame")[-1].as_py()) + 1
+                        on_batch(batch)
+                except InputStopped as stopped:
+                    outcome.error, outcome.stopped_at = stopped.reason, stopped.frame
+                except InputError as error:
+                    outcome.error = error.reason
+                except Exception as error:  # a bug must not cost the other inputs their results
+                    outcome.error = log_bug(error)
+                outcome.faces_left_out, outcome.frames_capped = self.faces_left_out, self.frames_capped
+                outcome.notices = list(self.notices)
+                outcome.seconds = time.perf_counter() - started
+                record(outcome)
+        finally:
+            if ahead is not None:
+                ahead.close()  # its thread and landmarker end here, Ctrl-C or not
         self.landmarker.close()  # reopened by the next run; nothing is left open at exit
         return report
 
