@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import queue
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -105,6 +109,9 @@ class Report:
         return [o for o in self.outcomes if o.failed]
 
 
+# Dataset mode: threads fitting crops ahead of the measuring thread, and how many crops ahead.
+CROP_FITTERS = max(1, min(4, os.cpu_count() or 1))
+CROPS_AHEAD = 16
 BATCH_ROWS = 512  # rows per Arrow batch / Parquet row group: small enough to keep memory flat
 
 
@@ -287,23 +294,42 @@ class Session:
     # -- per input -----------------------------------------------------------------------------
 
     def _crops_fitted_ahead(self, inputs: list[Input]) -> Iterator[tuple[Input, list | None, list[str]]]:
-        """Dataset mode, for a thread of its own: each input's frames read and fitted by a
-        landmarker of this thread's, (input, [(frame, faces)...], notices); None instead of the
-        list for a video, or where the input cannot be read (the main thread reads it again, and
-        says why)."""
-        fitter = FaceLandmarker(self.models.landmarker_path, max_faces=self.options.max_faces)
-        try:
-            for source in inputs:
-                notices: list[str] = []
-                if not source.is_still:  # a video given as crops: frame by frame, by the main thread
-                    yield source, None, notices
-                    continue
-                try:
-                    fitted = [(frame, fitter.fit_crop(frame)) for frame in read_frames(source, self.options.max_frames, notices)]
-                except Exception:  # unreadable, or a bug: the main thread meets it again and reports it
-                    fitted = None
-                yield source, fitted, notices
-        finally:
+        """Dataset mode: each input's frames read and fitted ahead, in order, by a pool of threads
+        (each with a landmarker of its own): (input, [(frame, faces)...], notices); None instead
+        of the list for a video, or where the input cannot be read (the caller reads it again,
+        and says why)."""
+        idle: queue.SimpleQueue = queue.SimpleQueue()  # landmarkers not in use, one per thread at most
+        made: list[FaceLandmarker] = []
+
+        def fit(source: Input) -> tuple[Input, list | None, list[str]]:
+            notices: list[str] = []
+            if not source.is_still:  # a video given as crops: frame by frame, by the caller
+                return source, None, notices
+            try:
+                fitter = idle.get_nowait()
+            except queue.Empty:
+                fitter = FaceLandmarker(self.models.landmarker_path, max_faces=self.options.max_faces)
+                made.append(fitter)
+            try:
+                return source, [(frame, fitter.fit_crop(frame)) for frame in read_frames(source, self.options.max_frames, notices)], notices
+            except Exception:  # unreadable, or a bug: the caller meets it again and reports it
+                return source, None, notices
+            finally:
+                idle.put(fitter)
+
+        window: deque = deque()
+        with ThreadPoolExecutor(CROP_FITTERS, thread_name_prefix="mien-crops") as pool:
+            try:
+                for source in inputs:
+                    window.append(pool.submit(fit, source))
+                    if len(window) > CROPS_AHEAD:
+                        yield window.popleft().result()
+                while window:
+                    yield window.popleft().result()
+            finally:
+                for waiting in window:
+                    waiting.cancel()
+        for fitter in made:
             fitter.close()
 
     def batches(self, source: Input, fitted_crops: list | None = None,
@@ -385,9 +411,9 @@ class Session:
 
         for error in bad_specs:
             record(Outcome(error.input, error=error.reason))
-        # Dataset mode: a thread reads and fits the next crops while this one measures the last
-        # (LiteRT and ONNX Runtime release the GIL: two cores, twice the crops).
-        ahead = prefetch(self._crops_fitted_ahead(inputs), name="mien-crops") if self.options.faces_are_crops else None
+        # Dataset mode: threads read and fit the next crops while this one measures the last
+        # (LiteRT and ONNX Runtime release the GIL, so every core works).
+        ahead = self._crops_fitted_ahead(inputs) if self.options.faces_are_crops else None
         work = ahead if ahead is not None else ((source, None, None) for source in inputs)
         try:
             for source, fitted, notices in work:
@@ -410,7 +436,7 @@ class Session:
                 record(outcome)
         finally:
             if ahead is not None:
-                ahead.close()  # its thread and landmarker end here, Ctrl-C or not
+                ahead.close()  # its threads and landmarkers end here, Ctrl-C or not
         self.landmarker.close()  # reopened by the next run; nothing is left open at exit
         return report
 
