@@ -113,8 +113,8 @@ def main() -> None:
     if args.url:
         run(args.url)
     else:
-        with mien_serve("--live-fps", "1000") as url:
-            run(url.replace("http://", "ws://"))
+        with mien_serve("--live-fps", "1000") as server:
+            run(server.url.replace("http://", "ws://"))
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

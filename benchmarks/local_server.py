@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,9 +24,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class Server:
+    url: str  # http://127.0.0.1:PORT
+    pid: int
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the server process has used (its threads, not its job workers); None off Linux."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 @contextmanager
-def mien_serve(*flags: str) -> Iterator[str]:
-    """``mien serve FLAGS`` on 127.0.0.1; yields its base URL (``http://127.0.0.1:PORT``).
+def mien_serve(*flags: str) -> Iterator[Server]:
+    """``mien serve FLAGS`` on 127.0.0.1, a fresh data folder and a free port; yields the Server.
     uvicorn's log goes to a file (a full pipe would stall the server); shown if it fails to start."""
     with tempfile.TemporaryDirectory(prefix="mien-bench-") as tmp:
         port = free_port()
@@ -46,7 +61,7 @@ def mien_serve(*flags: str) -> Iterator[str]:
                 if server.poll() is not None or time.monotonic() > give_up:
                     raise SystemExit(f"mien serve did not start:\n{log_path.read_text()}")
                 time.sleep(0.1)
-            yield url
+            yield Server(url, server.pid)
         finally:
             os.killpg(server.pid, signal.SIGKILL)  # the server and its job workers
             server.wait()

@@ -101,7 +101,8 @@ async def upload_and_delete(client: httpx.AsyncClient, tally: Tally, body: bytes
             await tally.timed("DELETE /uploads/{id}", 204, lambda: client.delete(f"/uploads/{upload}"))
 
 
-async def load(url: str, seconds: float, pollers: int, uploaders: int, analysis: bool, keepalive: float) -> None:
+async def load(url: str, seconds: float, pollers: int, uploaders: int, analysis: bool, keepalive: float,
+               server_cpu=lambda: None) -> None:  # fmt: skip
     limits = httpx.Limits(max_connections=pollers + uploaders + 4, max_keepalive_connections=pollers + uploaders + 4,
                           keepalive_expiry=keepalive)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
@@ -118,9 +119,11 @@ async def load(url: str, seconds: float, pollers: int, uploaders: int, analysis:
         body = Path(sample("single_face_video")).read_bytes()
         tally, started = Tally(), time.monotonic()
         stop = started + seconds
+        cpu_before, own_before = server_cpu(), time.process_time()
         await asyncio.gather(*[poll(client, tally, job, stop) for _ in range(pollers)],
                              *[upload_and_delete(client, tally, body, stop) for _ in range(uploaders)])  # fmt: skip
         wall = time.monotonic() - started
+        cpu_after, own = server_cpu(), time.process_time() - own_before
         over.set()
         made = await background if background else 0
     load_average = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -128,6 +131,11 @@ async def load(url: str, seconds: float, pollers: int, uploaders: int, analysis:
           f"{'analysing the whole time (' + str(made) + ' jobs)' if analysis else 'no analysis running'}; "
           f"load average after: {load_average}")  # fmt: skip
     tally.report(wall)
+    requests = sum(len(times) for times in tally.seconds.values())
+    if cpu_before is not None and cpu_after is not None and requests:
+        used = cpu_after - cpu_before
+        print(f"CPU over the {wall:.0f} s: server process {used:.1f} s ({used / requests * 1000:.1f} ms per request; "
+              f"its job workers not counted), this client {own:.1f} s")  # fmt: skip
 
 
 def main() -> None:
@@ -140,12 +148,13 @@ def main() -> None:
     parser.add_argument("--url", help="an already running service (its data folder gets the uploads)")
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} cores")
-    run = lambda url: asyncio.run(load(url, args.seconds, args.pollers, args.uploaders, not args.no_analysis, args.keepalive))  # noqa: E731
+    run = lambda url, cpu=lambda: None: asyncio.run(load(url, args.seconds, args.pollers, args.uploaders,  # noqa: E731
+                                                         not args.no_analysis, args.keepalive, cpu))
     if args.url:
         run(args.url)
     else:
-        with mien_serve() as url:
-            run(url)
+        with mien_serve() as server:
+            run(server.url, server.cpu_seconds)
 
 
 if __name__ == "__main__":
