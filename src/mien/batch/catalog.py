@@ -273,20 +273,38 @@ class Heartbeat:
         self._thread.join()
 
 
-def read_catalog(folder: Path, paths: list[str] | None = None) -> pd.DataFrame:
-    """Every input with its analysis (only those of ``paths`` if given: a service asking about one
-    job reads one row, not thousands), read through a read-only connection (it changes nothing)."""
+def read_catalog(folder: Path) -> pd.DataFrame:
+    """Every input with its analysis, read through a read-only connection (it changes nothing)."""
+    db = _read_only(folder)
+    try:
+        return pd.read_sql_query(JOINED + IN_ORDER, db)
+    finally:
+        db.close()
+
+
+def catalog_records(folder: Path, paths: list[str] | None = None) -> list[dict]:
+    """read_catalog's rows as plain dicts (NULL as None), only those of ``paths`` if given, and
+    without pandas: a service answers one job's status many times a second (about 0.3 ms for one
+    row here, against 1.3 ms through pandas)."""
+    db = _read_only(folder)
+    try:
+        db.row_factory = sqlite3.Row
+        where = "" if paths is None else f" WHERE i.path IN ({', '.join('?' * len(paths))})"
+        return [dict(row) for row in db.execute(JOINED + where + IN_ORDER, list(paths or ()))]
+    finally:
+        db.close()
+
+
+def _read_only(folder: Path) -> sqlite3.Connection:
     if not (folder / CATALOG).is_file():
         raise FileNotFoundError(f"{folder}: no {CATALOG} (not a mien batch results folder)")
     db = sqlite3.connect(f"file:{quote(str((folder / CATALOG).resolve()))}?mode=ro", uri=True, timeout=60)
     try:
         _refuse_old_format(db, folder)
-        if paths is None:
-            return pd.read_sql_query(JOINED + IN_ORDER, db)
-        return pd.read_sql_query(JOINED + f" WHERE i.path IN ({', '.join('?' * len(paths))})" + IN_ORDER, db,
-                                 params=list(paths))  # fmt: skip
-    finally:
+    except BaseException:
         db.close()
+        raise
+    return db
 
 
 def _refuse_old_format(db: sqlite3.Connection, folder: Path) -> None:

@@ -25,7 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mien.batch.catalog import Catalog, read_catalog
+from mien.batch.catalog import Catalog, catalog_records
 from mien.batch.worker import read_progress
 from mien.pipeline import Options
 from mien.server import uploads
@@ -159,8 +159,7 @@ class Jobs:
 
     def _analyses(self, paths: list[str] | None = None) -> dict[str, dict]:
         """The batch catalog's rows by input path: every one, or those of ``paths``."""
-        table = read_catalog(self.results, paths)
-        return {row["path"]: row for row in table.to_dict("records")}
+        return {row["path"]: row for row in catalog_records(self.results, paths)}
 
     def _public(self, job: dict, analyses: dict[str, dict]) -> dict:
         analysis = analyses.get(job["input"], {})
