@@ -109,7 +109,7 @@ class Report:
         return [o for o in self.outcomes if o.failed]
 
 
-# Dataset mode: threads fitting crops ahead of the measuring thread, and how many crops ahead.
+# Dataset mode: threads perceiving crops ahead of the writing thread, and how many crops ahead.
 CROP_FITTERS = max(1, min(4, os.cpu_count() or 1))
 CROPS_AHEAD = 16
 BATCH_ROWS = 512  # rows per Arrow batch / Parquet row group: small enough to keep memory flat
@@ -237,13 +237,14 @@ class Session:
             return faces
         return self._measure(frame, faces)
 
-    def _measure(self, frame: Frame, faces: Faces) -> Faces:
+    def _measure(self, frame: Frame, faces: Faces, smooth: bool | None = None) -> Faces:
+        """Every measurement of the faces found; ``smooth``: over time (None: as this input is)."""
         self.models.pose(faces)
         self.models.gaze(faces)
         self.models.eyes(faces)
         self.models.expression(frame, faces)
         self.models.action_units(faces)  # reads the expression probabilities
-        if self.smoothing:
+        if self.smoothing if smooth is None else smooth:
             self.smoother(frame, faces)
         self.models.affect(faces)
         self.models.pain(faces)
@@ -255,13 +256,15 @@ class Session:
         return self._measure_crop(frame, self.landmarker.fit_crop(frame))
 
     def _measure_crop(self, frame: Frame, faces: Faces) -> Faces:
-        """perceive_crop, from the landmarker's fit of the crop on."""
+        """perceive_crop, from the landmarker's fit of the crop on. Uses nothing of the session
+        but the (shared, immutable) models, so threads may call it at once: crops are
+        independent pictures, never smoothed one into the next."""
         if len(faces) and np.isfinite(faces.landmarks).all():
             faces.face_ids = np.zeros(1, np.int32)  # the crop's one face
             # A crop shows no camera: where the head was, and how far, cannot be known from it.
             faces.transforms = faces.transforms.copy()
             faces.transforms[:, :3, 3] = np.nan
-            return self._measure(frame, faces)
+            return self._measure(frame, faces, smooth=False)
         faces = Faces.unmeasured(frame.image.shape)
         faces.face_ids = np.zeros(1, np.int32)
         faces.emotions = self.models.expression.probabilities_of_crops(whole_image_crop(frame.image))
@@ -293,11 +296,11 @@ class Session:
 
     # -- per input -----------------------------------------------------------------------------
 
-    def _crops_fitted_ahead(self, inputs: list[Input]) -> Iterator[tuple[Input, list | None, list[str]]]:
-        """Dataset mode: each input's frames read and fitted ahead, in order, by a pool of threads
-        (each with a landmarker of its own): (input, [(frame, faces)...], notices); None instead
-        of the list for a video, or where the input cannot be read (the caller reads it again,
-        and says why)."""
+    def _crops_perceived_ahead(self, inputs: list[Input]) -> Iterator[tuple[Input, list | None, list[str]]]:
+        """Dataset mode: each input's frames read, fitted and measured ahead, in order, by a pool
+        of threads (each with a landmarker of its own; the models are shared): (input,
+        [(frame, faces)...], notices); None instead of the list for a video, or where the input
+        cannot be read (the caller reads it again, and says why)."""
         idle: queue.SimpleQueue = queue.SimpleQueue()  # landmarkers not in use, one per thread at most
         made: list[FaceLandmarker] = []
 
@@ -311,7 +314,9 @@ class Session:
                 fitter = FaceLandmarker(self.models.landmarker_path, max_faces=self.options.max_faces)
                 made.append(fitter)
             try:
-                return source, [(frame, fitter.fit_crop(frame)) for frame in read_frames(source, self.options.max_frames, notices)], notices
+                perceived = [(frame, self._measure_crop(frame, fitter.fit_crop(frame)))
+                             for frame in read_frames(source, self.options.max_frames, notices)]  # fmt: skip
+                return source, perceived, notices
             except Exception:  # unreadable, or a bug: the caller meets it again and reports it
                 return source, None, notices
             finally:
@@ -332,13 +337,14 @@ class Session:
         for fitter in made:
             fitter.close()
 
-    def batches(self, source: Input, fitted_crops: list | None = None,
+    def batches(self, source: Input, perceived: list | None = None,
                 notices: list[str] | None = None) -> Iterator[pa.RecordBatch]:  # fmt: skip
         """Arrow batches of one input. Raises InputError / InputStopped after yielding what worked.
-        ``fitted_crops``: dataset mode's frames with their fitted faces, already read (and their
-        ``notices``)."""
+        ``perceived``: dataset mode's frames with their faces, already read and measured (and
+        their ``notices``)."""
         still = source.is_still
-        self.landmarker.start(still=still)
+        if not self.options.faces_are_crops:  # crops start MediaPipe's graph only if they need it
+            self.landmarker.start(still=still)
         self.tracker.reset(still=still)
         self.smoother.reset()
         self.faces_left_out = self.frames_capped = 0
@@ -346,9 +352,9 @@ class Session:
         self.notices = []
         frames = read_frames(source, self.options.max_frames, self.notices)
         landmarked = None  # the landmarker's thread, on video
-        if fitted_crops is not None:
+        if perceived is not None:
             self.notices = list(notices or [])
-            analysed = ((frame, self._measure_crop(frame, faces)) for frame, faces in fitted_crops)
+            analysed = iter(perceived)
         elif self.options.faces_are_crops:
             analysed = ((frame, self.perceive_crop(frame)) for frame in frames)
         elif still:
@@ -411,16 +417,16 @@ class Session:
 
         for error in bad_specs:
             record(Outcome(error.input, error=error.reason))
-        # Dataset mode: threads read and fit the next crops while this one measures the last
-        # (LiteRT and ONNX Runtime release the GIL, so every core works).
-        ahead = self._crops_fitted_ahead(inputs) if self.options.faces_are_crops else None
+        # Dataset mode: threads read, fit and measure the next crops while this one writes the
+        # last (LiteRT and ONNX Runtime release the GIL, so every core works).
+        ahead = self._crops_perceived_ahead(inputs) if self.options.faces_are_crops else None
         work = ahead if ahead is not None else ((source, None, None) for source in inputs)
         try:
-            for source, fitted, notices in work:
+            for source, perceived, notices in work:
                 outcome = Outcome(source.locator)
                 started = time.perf_counter()
                 try:
-                    for batch in self.batches(source, fitted, notices):
+                    for batch in self.batches(source, perceived, notices):
                         outcome.rows += batch.num_rows
                         outcome.frames = int(batch.column("frame")[-1].as_py()) + 1
                         on_batch(batch)

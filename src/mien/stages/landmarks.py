@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import zipfile
 
-import mediapipe as mp
 import numpy as np
-from mediapipe.tasks.python import BaseOptions, vision
 from PIL import Image
 
 from mien.frame import Faces, Frame
@@ -22,6 +20,21 @@ from mien.schema import BLENDSHAPES, N_MESH
 from mien.stages.boxes import box_iou, boxes_from_landmarks
 from mien.stages.face_geometry import FaceGeometry
 from mien.stages.face_networks import FaceNetworks
+
+
+def _tasks():
+    """MediaPipe's task API, imported when first needed: the import takes 0.6 s (it pulls in
+    matplotlib), and dataset mode, which runs the networks itself, seldom needs it."""
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    return BaseOptions, vision
+
+
+def _srgb(image: np.ndarray):
+    """An RGB array as MediaPipe's image type."""
+    import mediapipe as mp
+
+    return mp.Image(image_format=mp.ImageFormat.SRGB, data=image)
 
 
 # Dataset mode: a mid-grey border (fraction of the crop's side) and the size the framed crop is
@@ -166,6 +179,7 @@ class FaceLandmarker:
             return  # stills are independent: one IMAGE-mode landmarker serves them all
         self.close()
         self._still = still
+        BaseOptions, vision = _tasks()
         mode = vision.RunningMode.IMAGE if still else vision.RunningMode.VIDEO
         with native_stderr_silenced():
             self._detector = vision.FaceDetector.create_from_options(
@@ -191,6 +205,7 @@ class FaceLandmarker:
         self._quiet_next = True  # the first run of a new graph logs too
         if faces == 0:
             return
+        BaseOptions, vision = _tasks()
         mode = vision.RunningMode.IMAGE if self._still else vision.RunningMode.VIDEO
         with native_stderr_silenced():
             self._landmarker = vision.FaceLandmarker.create_from_options(
@@ -224,7 +239,7 @@ class FaceLandmarker:
         if self._detector is None:
             self.start(still=True)
         height, width = frame.image.shape[:2]
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=frame.image)
+        image = _srgb(frame.image)
         ms = None if self._still else self._timestamp_ms(frame)
         if ms is None or frame.index % self.score_every == 0 or self._landmarker is None:
             self._detect(image, ms)
@@ -257,7 +272,7 @@ class FaceLandmarker:
             for top in _tile_starts(height, tile):
                 for left in _tile_starts(width, tile):
                     window = np.ascontiguousarray(image[top : top + tile, left : left + tile])
-                    found = self._detector.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=window))
+                    found = self._detector.detect(_srgb(window))
                     for d in found.detections:
                         if d.categories[0].score >= self.min_confidence:
                             b = d.bounding_box
@@ -289,7 +304,7 @@ class FaceLandmarker:
         src_bottom, src_right = min(top + size, image.shape[0]), min(left + size, image.shape[1])
         cut[src_top - top : src_bottom - top, src_left - left : src_right - left] = image[src_top:src_bottom, src_left:src_right]
         cut, zoom = _enlarged(cut)
-        found = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=cut))
+        found = self._landmarker.detect(_srgb(cut))
         faces = _faces_from_result(found, cut.shape[1], cut.shape[0])
         if len(faces) == 0:
             return None
@@ -337,7 +352,7 @@ class FaceLandmarker:
                      transforms=self._geometry.transform(landmarks[0], image.shape[1], image.shape[0])[None],
                      boxes=boxes[[largest]])  # fmt: skip
 
-    def _detect(self, image: mp.Image, ms: int | None) -> None:
+    def _detect(self, image, ms: int | None) -> None:
         with native_stderr_silenced(self._quiet_next):
             result = self._detector.detect(image) if ms is None else self._detector.detect_for_video(image, ms)
         self._last_detections = np.array(
