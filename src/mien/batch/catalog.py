@@ -284,8 +284,8 @@ def read_catalog(folder: Path) -> pd.DataFrame:
 
 def catalog_records(folder: Path, paths: list[str] | None = None) -> list[dict]:
     """read_catalog's rows as plain dicts (NULL as None), only those of ``paths`` if given, and
-    without pandas: a service answers one job's status many times a second (about 0.3 ms for one
-    row here, against 1.3 ms through pandas)."""
+    without pandas, whose overhead is most of a one-row read: a service answers one job's status
+    many times a second (benchmarks/server_load.py)."""
     db = _read_only(folder)
     try:
         db.row_factory = sqlite3.Row
