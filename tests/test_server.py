@@ -123,7 +123,8 @@ def test_a_job_has_a_per_person_summary(client, finished_job):
 def test_the_api_is_described_by_its_openapi_schema(client):
     schema = client.get("/openapi.json").json()
     assert {"/uploads", "/jobs", "/jobs/{job_id}", "/jobs/{job_id}/results", "/jobs/{job_id}/events",
-            "/jobs/{job_id}/summary", "/analyze", "/query"} <= set(schema["paths"])  # fmt: skip
+            "/jobs/{job_id}/summary", "/analyze", "/query", "/uploads/{upload_id}"} <= set(schema["paths"])  # fmt: skip
+    assert {"max_faces", "mesh", "blendshapes"} <= {p["name"] for p in schema["paths"]["/analyze"]["post"]["parameters"]}
     body = schema["paths"]["/uploads"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in body and "application/octet-stream" in body
     assert client.get("/docs").status_code == 200
