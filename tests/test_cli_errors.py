@@ -145,3 +145,12 @@ def test_a_real_bug_names_the_file_with_its_traceback(tmp_path, monkeypatch):
     assert line.startswith("internal error (KeyError: 'missing'); this is a bug in mien: the traceback is in ")
     log = Path(line.split("the traceback is in ")[1].split(";")[0])
     assert log.parent == tmp_path / "logs" and "Traceback" in log.read_text() and '{}["missing"]' in log.read_text()
+
+    # mien serve sets MIEN_LOG_DIR to its data folder's logs: its live streams and job workers
+    # (other processes) log there, never in the user's cache.
+    monkeypatch.setenv("MIEN_LOG_DIR", str(tmp_path / "service-data" / "logs"))
+    try:
+        {}["missing"]
+    except KeyError as error:
+        line = log_bug(error)
+    assert Path(line.split("the traceback is in ")[1].split(";")[0]).parent == tmp_path / "service-data" / "logs"

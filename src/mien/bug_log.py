@@ -17,13 +17,18 @@ from mien.models.registry import cache_dir
 from mien.version import __version__
 
 
+# A process's bug log folder when not the user cache's ``logs``: mien serve sets it to its data
+# folder's, where the service keeps everything; its job workers inherit it.
+LOG_FOLDER_VARIABLE = "MIEN_LOG_DIR"
+
+
 def log_bug(error: BaseException, folder: Path | None = None) -> str:
-    """Write ``error``'s traceback to a log file in ``folder`` (default: the user cache's ``logs``;
-    the service passes one inside its data folder, where it keeps everything); the line to show
-    the user, naming that file."""
+    """Write ``error``'s traceback to a log file in ``folder`` (default: $MIEN_LOG_DIR, else the
+    user cache's ``logs``); the line to show the user, naming that file."""
     text = f"mien {__version__}\n" + "".join(traceback.format_exception(type(error), error, error.__traceback__))
     name = f"internal-error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    for folder in (folder or cache_dir() / "logs", Path(tempfile.gettempdir())):
+    default = Path(os.environ[LOG_FOLDER_VARIABLE]) if os.environ.get(LOG_FOLDER_VARIABLE) else cache_dir() / "logs"
+    for folder in (folder or default, Path(tempfile.gettempdir())):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             where = folder / name

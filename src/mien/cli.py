@@ -380,8 +380,11 @@ def serve(
             None if max_data_gb >= 0 else f"--max-data-gb {max_data_gb:g}: must be 0 (no cap) or more",
             None if upload_ttl_hours > 0 else f"--upload-ttl-hours {upload_ttl_hours:g}: must be more than 0",
             writable_folder("--data", data), binding_problem(host, token))  # fmt: skip
+    from mien.bug_log import LOG_FOLDER_VARIABLE
     from mien.server.app import serve as run_service
 
+    # Bugs met anywhere in the service (live streams, job worker processes) are logged in --data.
+    os.environ[LOG_FOLDER_VARIABLE] = str(data.resolve() / "logs")
     run_service(host, port, data, token, concurrent_jobs=workers, max_waiting=max_jobs, max_upload=max_upload_mb << 20,
                 max_data=int(max_data_gb * (1 << 30)) or None, upload_ttl_s=upload_ttl_hours * 3600,
                 live_fps=live_fps, max_live=max_live)  # fmt: skip
