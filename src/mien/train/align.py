@@ -18,7 +18,7 @@ import numpy as np
 
 from mien.frame import Frame
 from mien.models.registry import MODELS, cache_dir
-from mien.stages import face_crop
+from mien.stages import face_crop, face_geometry, face_networks, landmarks
 from mien.stages.face_crop import CROP_SIZE, crop_faces, whole_image_crop
 from mien.train.datasets import FaceSet
 from mien.train.face_pool import landmarker, over_chunks
@@ -50,9 +50,10 @@ def aligned_crops(faces: FaceSet, workers: int = 2) -> tuple[np.ndarray, np.ndar
 
 
 def _cache_key(faces: FaceSet) -> str:
-    """Changes with the images, the landmarker and the crop code, never otherwise."""
+    """Changes with the images, the landmarker and the landmarking and crop code, never otherwise."""
     digest = hashlib.sha256(MODELS["face_landmarker"].sha256.encode())
-    digest.update(inspect.getsource(face_crop).encode())
+    for code in (face_crop, landmarks, face_networks, face_geometry):
+        digest.update(inspect.getsource(code).encode())
     for image in faces.images:
         digest.update(np.ascontiguousarray(image).data)
     return digest.hexdigest()[:24]

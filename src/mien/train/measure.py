@@ -21,7 +21,7 @@ import numpy as np
 from mien.frame import Frame
 from mien.models.registry import MODELS, cache_dir, resolve_trainable
 from mien.schema import BLENDSHAPES, EMOTIONS, N_MESH
-from mien.stages import face_crop, landmarks
+from mien.stages import face_crop, face_geometry, face_networks, landmarks
 from mien.stages.face_crop import CROP_SIZE, crop_faces, whole_image_crop
 from mien.train.face_pool import landmarker, over_chunks
 
@@ -87,7 +87,7 @@ def _cache_key(images: list[np.ndarray], expression_sha256: str) -> str:
     """Changes with the images, the models and the measuring code, never otherwise."""
     digest = hashlib.sha256(MODELS["face_landmarker"].sha256.encode())
     digest.update(expression_sha256.encode())
-    for code in (face_crop, landmarks, _measure_chunk):
+    for code in (face_crop, landmarks, face_networks, face_geometry, _measure_chunk):
         digest.update(inspect.getsource(code).encode())
     for image in images:
         digest.update(np.ascontiguousarray(image).data)
