@@ -106,3 +106,21 @@ def test_default_output_name(media, tmp_path):
     done = mien("analyze", media("happy"), cwd=tmp_path)
     assert done.returncode == 0
     assert (tmp_path / (Path(media("happy")).stem + ".parquet")).exists()
+
+
+def test_dataset_mode_says_only_what_went_wrong_and_the_total(media, tmp_path):
+    """A folder of crops gives one line per failure and the total, not a line per crop."""
+    crops = tmp_path / "crops"
+    crops.mkdir()
+    face = Image.open(media("happy")).convert("L").resize((48, 48))
+    for i in range(5):
+        face.save(crops / f"{i}.png")
+    (crops / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "crops.parquet"
+    done = mien("analyze", str(crops), "--faces-are-crops", "-o", str(out))
+    assert done.returncode == 1, done.stderr  # one input failed
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 2, lines  # the broken file's one error (no word of a video), and the total
+    assert "broken.png" in lines[0] and lines[0].startswith("mien: error:")
+    assert lines[1].startswith(f"wrote {out} (5 rows, 5 of 6 inputs analysed")
+    assert len(pd.read_parquet(out)) == 5

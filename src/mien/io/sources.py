@@ -98,10 +98,13 @@ def read_frames(source: Input, max_frames: int | None = None, notices: list[str]
             if not image_error.reason.startswith(NOT_AN_IMAGE):
                 raise  # a real image that is broken: say so, do not half-decode it another way
             # Pillow does not know this file: it may be a video with an image's extension.
+            noticed = len(notices) if notices is not None else 0
             try:
                 yield from read_video(source.locator, max_frames, notices)
                 return
             except InputError:
+                if notices is not None:  # what the failed video reading noticed is not news
+                    del notices[noticed:]
                 raise image_error from None
     if source.kind == "video" and os.path.isfile(source.locator) and os.path.getsize(source.locator) == 0:
         raise InputError(source.locator, "empty file (0 bytes)")
