@@ -148,7 +148,7 @@ class FaceNetworks:
         landmarks = np.empty_like(points)
         landmarks[:, :2] = points[:, :2] @ to_image[:, :2].T + to_image[:, 2]
         landmarks[:, 2] = points[:, 2] * region.side / MESH_SIDE
-        return landmarks, 1.0 / (1.0 + float(np.exp(-float(presence.ravel()[0]))))
+        return landmarks, 1.0 / (1.0 + float(np.exp(-np.clip(float(presence.ravel()[0]), -100.0, 100.0))))
 
     def blendshapes(self, landmarks: np.ndarray) -> np.ndarray:
         """(52,) blendshape scores of one face's landmarks in pixels."""
