@@ -6,6 +6,8 @@ and the same head rotation."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -87,3 +89,21 @@ def test_the_pose_matrix_is_mediapipes_for_the_same_landmarks(landmarker, crops)
 def test_a_crop_without_a_face_is_left_unfitted_by_the_direct_networks(landmarker, media):
     landscape = np.asarray(Image.open(media("no_face_image")).convert("RGB").resize((48, 48)))
     assert len(landmarker.fit_crop(Frame("landscape", 0, 0.0, landscape))) == 0
+
+
+def test_without_litert_dataset_mode_falls_back_to_mediapipes_graph(monkeypatch, landmarker, crops):
+    """Intel macOS has no LiteRT wheel: there the crop goes through MediaPipe's graph instead,
+    with the same result."""
+    crop = crops["happy"]
+    fast = landmarker.fit_crop(Frame("happy", 0, 0.0, crop))
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    without = FaceLandmarker(str(resolve("face_landmarker").path))
+    try:
+        slow = without.fit_crop(Frame("happy", 0, 0.0, crop))
+        assert without._networks is False and len(slow) == 1
+    finally:
+        without.close()
+    eye_distance = np.linalg.norm(slow.landmarks[0, 33, :2] - slow.landmarks[0, 263, :2])
+    assert np.linalg.norm(fast.landmarks[0, :, :2] - slow.landmarks[0, :, :2], axis=1).mean() < 0.01 * eye_distance
+    assert np.abs(fast.blendshapes - slow.blendshapes).max() < 0.05

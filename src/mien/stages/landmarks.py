@@ -166,7 +166,8 @@ class FaceLandmarker:
         self._last_detections = np.zeros((0, 4), np.float32)
         self._last_scores = np.zeros(0, np.float32)
         self._last_ms = -1
-        self._networks: FaceNetworks | None = None  # dataset mode's direct path, made on first use
+        # Dataset mode's direct path, made on first use (False: LiteRT is missing on this platform).
+        self._networks: FaceNetworks | bool | None = None
         self._geometry: FaceGeometry | None = None
         # Faces the detector saw in the latest frame beyond ``max_faces``: not analysed, but counted
         # so that a cap is never silent.
@@ -336,7 +337,12 @@ class FaceLandmarker:
         IMAGE-mode graph finds, at less than half the cost (usually one detection; a crop the
         detector sees twice, at two scales, is fitted twice as MediaPipe would)."""
         if self._networks is None:
-            self._networks, self._geometry = FaceNetworks(self.task_path), FaceGeometry(self.task_path)
+            try:
+                self._networks, self._geometry = FaceNetworks(self.task_path), FaceGeometry(self.task_path)
+            except ImportError:  # no LiteRT wheel for this platform (Intel macOS): MediaPipe's graph
+                self._networks = False
+        if self._networks is False:
+            return self._fit_framed_crop_with_graph(image)
         fitted = []
         for detection in self._networks.detect(image, self.min_confidence)[: self.max_faces]:
             landmarks, presence = self._networks.mesh(image, detection.region())
@@ -351,6 +357,14 @@ class FaceLandmarker:
                      blendshapes=self._networks.blendshapes(landmarks[0])[None],
                      transforms=self._geometry.transform(landmarks[0], image.shape[1], image.shape[0])[None],
                      boxes=boxes[[largest]])  # fmt: skip
+
+    def _fit_framed_crop_with_graph(self, image: np.ndarray) -> Faces:
+        """_fit_framed_crop through MediaPipe's IMAGE-mode graph: the same faces, slower."""
+        self.start(still=True)
+        faces = self(Frame("", 0, 0.0, image), search_small_faces=False)
+        if len(faces) == 0:
+            return faces
+        return _one_face_back(faces, int(np.argmax(faces.boxes[:, 2] * faces.boxes[:, 3])), 1.0, 0, 0)
 
     def _detect(self, image, ms: int | None) -> None:
         with native_stderr_silenced(self._quiet_next):
