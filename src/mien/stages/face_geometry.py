@@ -34,6 +34,15 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
             return value, at
 
 
+def _varints(data: bytes) -> list[int]:
+    """A packed run of varints."""
+    values, at = [], 0
+    while at < len(data):
+        value, at = _varint(data, at)
+        values.append(value)
+    return values
+
+
 def _fields(data: bytes):
     """(field number, value) of a protobuf message: ints for varints, bytes for everything else."""
     at = 0
@@ -56,29 +65,36 @@ def _fields(data: bytes):
 
 @dataclass(frozen=True)
 class CanonicalFace:
-    """The canonical face model's 468 points (3, 468: the mesh without the irises) and each
-    point's weight in the fit."""
+    """MediaPipe's canonical face model, from a Face Landmarker bundle: its 468 points (3, 468) in
+    cm (the mesh without the irises; x to the image's right for a face looking at the camera, y
+    up, z towards the camera), each point's weight in the pose fit, and the mesh's triangles
+    (T, 3) of point indices. Decoded from protobuf wire format by hand, so that no generated
+    protobuf module is needed."""
 
     points: np.ndarray
     weights: np.ndarray
+    triangles: np.ndarray
 
     @classmethod
     def from_bundle(cls, task_path: str) -> CanonicalFace:
         with zipfile.ZipFile(task_path) as bundle:
             metadata = bundle.read(METADATA)
-        vertices, weights = [], {}
+        vertices, triangle_corners, weights = [], [], {}
         for number, value in _fields(metadata):
-            if number == 1:  # canonical_mesh: Mesh3d, whose field 3 is the packed vertex buffer
+            if number == 1:  # canonical_mesh: Mesh3d; field 3 its vertex buffer, field 4 its triangles
                 for mesh_number, mesh_value in _fields(value):
-                    if mesh_number == 3:
+                    if mesh_number == 3:  # float32 each, packed or not
                         vertices.extend(struct.unpack(f"<{len(mesh_value) // 4}f", mesh_value))
+                    elif mesh_number == 4:  # uint32 varints: one per field, or packed
+                        packed = isinstance(mesh_value, bytes)
+                        triangle_corners.extend(_varints(mesh_value) if packed else [mesh_value])
             elif number == 2:  # procrustes_landmark_basis: (landmark_id, weight)
                 entry = dict(_fields(value))
                 weights[entry.get(1, 0)] = struct.unpack("<f", entry[2])[0] if 2 in entry else 0.0
         points = np.asarray(vertices, np.float64).reshape(-1, VERTEX_FLOATS)[:, :3].T
         weight = np.zeros(points.shape[1])
         weight[list(weights)] = list(weights.values())
-        return cls(points, weight)
+        return cls(points, weight, np.array(triangle_corners, np.int32).reshape(-1, 3))
 
 
 def weighted_similarity(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
