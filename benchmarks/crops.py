@@ -16,26 +16,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image
 
 
 def make_crops(folder: Path, count: int) -> None:
-    from mien.io.video import read_video
-    from mien.models.registry import resolve
-    from mien.samples import sample
-    from mien.stages.landmarks import FaceLandmarker
+    """``count`` 48-px grey crops, each the face of a frame squared at 1.1× its box."""
+    from sample_faces import sample_faces
 
-    landmarker = FaceLandmarker(str(resolve("face_landmarker").path), max_faces=1)
-    landmarker.start(still=True)
     faces = []
-    for frame in read_video(str(sample("face_video"))):
-        found = landmarker(frame, search_small_faces=False)
-        if len(found):
-            x, y, w, h = found.boxes[0]
-            side = 1.1 * max(w, h)
-            box = (x + w / 2 - side / 2, y + h / 2 - side / 2, x + w / 2 + side / 2, y + h / 2 + side / 2)
-            faces.append(Image.fromarray(frame.image).convert("L").crop(box).resize((48, 48)))
-    landmarker.close()
+    for frame, x, y, side in sample_faces():
+        half = 1.1 * side / 2
+        faces.append(frame.convert("L").crop((x - half, y - half, x + half, y + half)).resize((48, 48)))
     for i in range(count):
         faces[i % len(faces)].save(folder / f"{i:06d}.png")
 

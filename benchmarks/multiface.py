@@ -18,30 +18,19 @@ import time
 
 import av
 import numpy as np
-from PIL import Image
-
-from mien.io.video import read_video
-from mien.models.registry import resolve
-from mien.samples import sample
-from mien.stages.landmarks import FaceLandmarker
+from sample_faces import sample_faces
 
 WIDTH, HEIGHT, TILE_W, TILE_H = 1920, 1080, 480, 540
 
 
 def face_tiles(count: int) -> list[np.ndarray]:
-    landmarker = FaceLandmarker(str(resolve("face_landmarker").path), max_faces=1)
-    landmarker.start(still=True)
+    """``count`` tiles, each the middle of a frame's face, enlarged 2×."""
     tiles = []
-    for frame in read_video(str(sample("face_video"))):
-        found = landmarker(frame, search_small_faces=False)
-        if len(found):
-            x, y, w, h = found.boxes[0]
-            cx, cy = x + w / 2, y + h / 2
-            box = (cx - TILE_W / 4, cy - TILE_H / 4, cx + TILE_W / 4, cy + TILE_H / 4)
-            tiles.append(np.asarray(Image.fromarray(frame.image).crop(box).resize((TILE_W, TILE_H))))
+    for frame, x, y, _ in sample_faces():
+        box = (x - TILE_W / 4, y - TILE_H / 4, x + TILE_W / 4, y + TILE_H / 4)
+        tiles.append(np.asarray(frame.crop(box).resize((TILE_W, TILE_H))))
         if len(tiles) == count:
             break
-    landmarker.close()
     return tiles
 
 

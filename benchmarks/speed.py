@@ -39,16 +39,22 @@ def decode_only(path: str) -> tuple[int, float]:
     return frames, time.perf_counter() - started
 
 
-def landmarker_only(path: str) -> tuple[int, float]:
-    """MediaPipe alone, one face, on frames decoded beforehand: the ceiling for the full pipeline."""
-    images = [frame.image for frame in read_video(path)]
+def video_landmarker():
+    """MediaPipe's Face Landmarker as a user would make it: VIDEO mode, one face, every output."""
     options = vision.FaceLandmarkerOptions(
         base_options=BaseOptions(model_asset_path=str(resolve("face_landmarker").path)),
         running_mode=vision.RunningMode.VIDEO, num_faces=1,
         output_face_blendshapes=True, output_facial_transformation_matrixes=True,
     )  # fmt: skip
     with native_stderr_silenced():
-        landmarker = vision.FaceLandmarker.create_from_options(options)
+        return vision.FaceLandmarker.create_from_options(options)
+
+
+def landmarker_only(path: str) -> tuple[int, float]:
+    """MediaPipe alone, one face, on frames decoded beforehand: the ceiling for the full pipeline."""
+    images = [frame.image for frame in read_video(path)]
+    landmarker = video_landmarker()
+    with native_stderr_silenced():
         landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=images[0]), 0)
     started = time.perf_counter()
     for i, image in enumerate(images):
@@ -73,13 +79,7 @@ def full_pipeline(path: str) -> tuple[int, float]:
 
 def bare_loop(path: str) -> None:
     """What a user writing their own MediaPipe loop would run: decode, landmark, nothing else."""
-    options = vision.FaceLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(resolve("face_landmarker").path)),
-        running_mode=vision.RunningMode.VIDEO, num_faces=1,
-        output_face_blendshapes=True, output_facial_transformation_matrixes=True,
-    )  # fmt: skip
-    with native_stderr_silenced():
-        landmarker = vision.FaceLandmarker.create_from_options(options)
+    landmarker = video_landmarker()
     for i, frame in enumerate(read_video(path)):
         landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=frame.image), 1 + i * 40)
     with native_stderr_silenced():
