@@ -350,22 +350,23 @@ class Session:
         self.faces_left_out = self.frames_capped = 0
         self.smoothing = (not still) if self.options.smooth is None else self.options.smooth
         self.notices = []
-        frames = read_frames(source, self.options.max_frames, self.notices)
         landmarked = None  # the landmarker's thread, on video
-        if perceived is not None:
+        if perceived is not None:  # dataset mode's crops, read and measured ahead
             self.notices = list(notices or [])
             analysed = iter(perceived)
-        elif self.options.faces_are_crops:
-            analysed = ((frame, self.perceive_crop(frame)) for frame in frames)
-        elif still:
-            analysed = ((frame, self.perceive(frame)) for frame in frames)
         else:
-            # Video: decoding, the landmarker and everything after it run in three threads, each a
-            # few frames ahead of the next. The landmarker (MediaPipe) and the expression model
-            # (ONNX Runtime) release the GIL, so on two cores the landmarker, the longest step,
-            # no longer waits for the rest (benchmarks/speed.py).
-            landmarked = prefetch(self._landmarked(prefetch(frames)), name="mien-landmarks")
-            analysed = ((frame, self._perceive_found(frame, found, beyond)) for frame, found, beyond in landmarked)
+            frames = read_frames(source, self.options.max_frames, self.notices)
+            if self.options.faces_are_crops:
+                analysed = ((frame, self.perceive_crop(frame)) for frame in frames)
+            elif still:
+                analysed = ((frame, self.perceive(frame)) for frame in frames)
+            else:
+                # Video: decoding, the landmarker and everything after it run in three threads,
+                # each a few frames ahead of the next. The landmarker (MediaPipe) and the
+                # expression model (ONNX Runtime) release the GIL, so on two cores the landmarker,
+                # the longest step, no longer waits for the rest (benchmarks/speed.py).
+                landmarked = prefetch(self._landmarked(prefetch(frames)), name="mien-landmarks")
+                analysed = ((frame, self._perceive_found(frame, found, beyond)) for frame, found, beyond in landmarked)
         rows = RowBuilder(mesh=self.options.mesh, blendshapes=self.options.blendshapes)
         events = None if still else self.event_detector  # a single picture has no time course
         if events is not None:
