@@ -18,8 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 METADATA = "geometry_pipeline_metadata_landmarks.binarypb"
-VERTICAL_FOV_DEG = 63.0  # MediaPipe's default environment: a perspective camera ...
-NEAR = 1.0  # ... whose near plane is at 1
+# MediaPipe's pose matrix assumes a pinhole camera (its default environment) with this vertical
+# field of view over the image it was given, and the near plane at 1.
+VERTICAL_FOV_DEG = 63.0
+NEAR = 1.0
 VERTEX_FLOATS = 5  # the canonical mesh's vertices: x, y, z, u, v
 
 

@@ -18,7 +18,7 @@ from mien.interrupts import uninterruptible
 from mien.native_logging import native_stderr_silenced
 from mien.schema import BLENDSHAPES, N_MESH
 from mien.stages.boxes import box_iou, boxes_from_landmarks
-from mien.stages.face_geometry import FaceGeometry
+from mien.stages.face_geometry import VERTICAL_FOV_DEG, FaceGeometry
 from mien.stages.face_networks import FaceNetworks
 
 
@@ -107,11 +107,6 @@ def _one_face_back(faces: Faces, index: int, zoom: float, left: float, top: floa
     landmarks[:, :, 1] += top
     return Faces(scores=faces.scores[keep], landmarks=landmarks, blendshapes=faces.blendshapes[keep],
                  transforms=faces.transforms[keep], boxes=boxes_from_landmarks(landmarks))  # fmt: skip
-
-
-# MediaPipe's pose matrix assumes a pinhole camera with this vertical field of view over the image
-# it was given (the landmarker's default perspective camera).
-VERTICAL_FOV_DEG = 63.0
 
 
 def _translation_in_source(transforms: np.ndarray, cut_shape: tuple[int, ...], zoom: float, left: float,
