@@ -150,3 +150,28 @@ def test_one_row_at_a_time_still_makes_few_parquet_row_groups_and_keeps_every_ro
         sink.write(pa.record_batch([pa.array([i])], schema=schema))
     kept = sink.abort()  # stopped before a row group was full: the rows so far are still kept
     assert pq.read_table(kept).column("frame").to_pylist() == list(range(10))
+
+
+def test_an_output_another_run_published_first_is_left_alone_and_this_runs_rows_kept_whole(media, tmp_path):
+    """The same command twice at once: the first to finish publishes the output; the other says so
+    in one line and keeps all its rows beside it."""
+    first, second = tmp_path / "first.mp4", tmp_path / "second.mp4"
+    shutil.copy(media("single_face_video"), first)
+    shutil.copy(media("face_video"), second)
+    out = tmp_path / "out.parquet"
+    process = subprocess.Popen([sys.executable, "-m", "mien.cli", "analyze", str(first), str(second), "-o", str(out)],
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    said = []
+    for line in process.stderr:  # the first input is done: the run is writing its output now...
+        said.append(line)
+        if line.startswith(str(first)):
+            break
+    out.write_bytes(b"another run's output")  # ...when another run publishes the same file
+    said += process.stderr.readlines()
+    assert process.wait() == 1, "".join(said)
+    partial = tmp_path / "out.partial.parquet"
+    rows = pq.read_table(partial).to_pandas()
+    assert said[-1] == (f"mien: error: {out} appeared while mien was writing it (another run?): it was left alone; "
+                        f"all {len(rows)} rows of this run are in {partial}\n")  # fmt: skip
+    assert out.read_bytes() == b"another run's output"
+    assert set(rows.input) == {str(first), str(second)}  # the run finished: every input's rows

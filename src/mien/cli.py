@@ -181,7 +181,11 @@ def _stopped_message(stop: BaseException, output: Path, existed: bool, sink, eve
     else:
         why = f"error: {stop}"
     left = f"{output} was left as it was" if existed else f"{output} was not written"
-    if sink.partial is None:
+    if isinstance(stop, FileExistsError) and sink.partial is not None:
+        # Another run published the same output first; this run's rows are whole, set aside.
+        why, left = f"error: {output} appeared while mien was writing it (another run?)", "it was left alone"
+        kept = [f"all {sink.rows} rows of this run are in {sink.partial}"]
+    elif sink.partial is None:
         kept = ["no row was analysed" if isinstance(stop, KeyboardInterrupt) else "no row was kept"]
     elif isinstance(stop, KeyboardInterrupt):
         kept = [f"the {sink.rows} rows analysed so far are in {sink.partial}"]
