@@ -16,10 +16,11 @@ from PIL import Image
 from mien.frame import Faces, Frame
 from mien.interrupts import uninterruptible
 from mien.native_logging import native_stderr_silenced
-from mien.schema import BLENDSHAPES, N_MESH
+from mien.schema import N_MESH
 from mien.stages.boxes import box_iou, boxes_from_landmarks
 from mien.stages.face_geometry import VERTICAL_FOV_DEG, FaceGeometry
 from mien.stages.face_networks import FaceNetworks
+from mien.stages.landmarker_results import LandmarkerArrays, landmarker_arrays
 
 
 def _tasks():
@@ -65,21 +66,13 @@ def _non_maximum_suppression(boxes: np.ndarray, scores: np.ndarray, overlap: flo
     return [(boxes[i], float(scores[i])) for i in kept]
 
 
-def _faces_from_result(found, width: int, height: int) -> Faces:
-    """MediaPipe's per-point Python objects -> columnar arrays in pixels."""
-    n = len(found.face_landmarks)
-    if n == 0:
+def _faces_from_result(found: LandmarkerArrays, width: int, height: int) -> Faces:
+    """The landmarker's arrays (normalised coordinates) -> Faces in pixels."""
+    if len(found.landmarks) == 0:
         return Faces.empty()
-    landmarks = np.empty((n, N_MESH, 3), np.float32)
-    for i, points in enumerate(found.face_landmarks):
-        landmarks[i] = [(p.x, p.y, p.z) for p in points[:N_MESH]]
-    landmarks *= np.array([width, height, width], np.float32)
-    blendshapes = np.zeros((n, len(BLENDSHAPES)), np.float32)
-    for i, categories in enumerate(found.face_blendshapes):
-        blendshapes[i] = [c.score for c in categories]
-    transforms = np.stack([np.asarray(m, np.float32) for m in found.facial_transformation_matrixes])
-    return Faces(scores=np.zeros(n, np.float32), landmarks=landmarks, blendshapes=blendshapes,
-                 transforms=transforms, boxes=boxes_from_landmarks(landmarks))  # fmt: skip
+    landmarks = found.landmarks * np.array([width, height, width], np.float32)
+    return Faces(scores=np.zeros(len(landmarks), np.float32), landmarks=landmarks, blendshapes=found.blendshapes,
+                 transforms=found.transforms, boxes=boxes_from_landmarks(landmarks))  # fmt: skip
 
 
 def _enlarged(image: np.ndarray) -> tuple[np.ndarray, float]:
@@ -245,9 +238,9 @@ class FaceLandmarker:
             if seen > self._looking_for:
                 self._build_landmarker(seen)
         with native_stderr_silenced(self._quiet_next):
-            found = self._landmarker.detect(image) if ms is None else self._landmarker.detect_for_video(image, ms)
+            found = landmarker_arrays(self._landmarker, image, ms)
         # The blendshape graph first runs (and logs) on the first frame with a face.
-        self._quiet_next = self._quiet_next and not found.face_landmarks
+        self._quiet_next = self._quiet_next and not len(found.landmarks)
         faces = _faces_from_result(found, width, height)
         faces.scores = self._scores_for(faces.boxes)
         if ms is None and search_small_faces and len(faces) < self.max_faces:
@@ -300,7 +293,7 @@ class FaceLandmarker:
         src_bottom, src_right = min(top + size, image.shape[0]), min(left + size, image.shape[1])
         cut[src_top - top : src_bottom - top, src_left - left : src_right - left] = image[src_top:src_bottom, src_left:src_right]
         cut, zoom = _enlarged(cut)
-        found = self._landmarker.detect(_srgb(cut))
+        found = landmarker_arrays(self._landmarker, _srgb(cut))
         faces = _faces_from_result(found, cut.shape[1], cut.shape[0])
         if len(faces) == 0:
             return None
