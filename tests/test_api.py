@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import mien
+from mien.io.images import read_image
 from mien.schema import AU_CODES, EMOTIONS
-from mien.stages.face_crop import TEMPLATE_48, anchor_points, similarity_to_template
+from mien.stages.face_crop import (TEMPLATE_48, aligned_crops, anchor_points, crop_faces, grey_crops,
+                                   similarity_to_template)  # fmt: skip
 
 
 def test_result_groups_summary_and_round_trip(face_video_result, tmp_path):
@@ -38,3 +41,16 @@ def test_alignment_maps_the_template_onto_the_face():
     landmarks[0, 473:478, :2] = face[1]
     landmarks[0, [61, 291], :2] = face[2] + [[-5, 0], [5, 0]]
     np.testing.assert_allclose(anchor_points(landmarks)[0], face)
+
+
+def test_one_colour_crop_per_face_serves_the_tracker_and_the_expression_model(analyzer, media):
+    """A face is cut once (faces.crops); the expression model's grey crop made from it is exactly
+    Pillow's grey of that crop, which is what the model was trained and evaluated on."""
+    frame = read_image(media("multi_face"))
+    faces = analyzer.perceive(frame)
+    assert len(faces) >= 4 and faces.crops is not None and faces.crops.shape == (len(faces), 48, 48, 3)
+    assert aligned_crops(frame, faces) is faces.crops  # not cut again
+    pillow_grey = np.stack([np.asarray(Image.fromarray(crop).convert("L")) for crop in faces.crops])
+    np.testing.assert_array_equal(grey_crops(faces.crops), pillow_grey)
+    np.testing.assert_array_equal(crop_faces(frame.image, faces.landmarks), pillow_grey)
+    assert pillow_grey.std(axis=(1, 2)).min() > 10  # faces, not flat patches

@@ -40,6 +40,7 @@ class Faces:
     transforms: np.ndarray | None = None  # (N, 4, 4) canonical face model -> camera (MediaPipe)
     boxes: np.ndarray | None = None  # (N, 4) x, y, w, h px
     face_ids: np.ndarray | None = None  # (N,) int, -1 until tracking assigns identities
+    crops: np.ndarray | None = None  # (N, 48, 48, 3) uint8 aligned face crops, cut once (face_crop.aligned_crops)
     pose: np.ndarray | None = None  # (N, 6) yaw, pitch, roll (deg), tx, ty, tz (mm)
     gaze: np.ndarray | None = None  # (N, 2) yaw, pitch (deg)
     eye_closure: np.ndarray | None = None  # (N, 2) left, right 0-1

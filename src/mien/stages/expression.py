@@ -14,7 +14,7 @@ import numpy as np
 from mien.frame import Faces, Frame
 from mien.models.runtime import onnx_session
 from mien.schema import EMOTIONS, FER2013_EMOTIONS
-from mien.stages.face_crop import crop_faces
+from mien.stages.face_crop import aligned_crops, grey_crops
 
 
 class ExpressionModel:
@@ -44,5 +44,5 @@ class ExpressionModel:
         if len(faces) == 0:
             faces.emotions = np.zeros((0, len(EMOTIONS)), np.float32)
             return faces
-        faces.emotions = self.probabilities_of_crops(crop_faces(frame.image, faces.landmarks))
+        faces.emotions = self.probabilities_of_crops(grey_crops(aligned_crops(frame, faces)))
         return faces

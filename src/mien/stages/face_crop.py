@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from mien.frame import Faces, Frame
+
 # Median anchor positions in FER2013's 48×48 crops (31,198 faces of splits 0-1): the person's right
 # eye centre (image left), left eye centre, mouth centre. Pixel centres on integers, as MediaPipe.
 TEMPLATE_48 = np.array([[14.62, 18.27], [32.54, 18.09], [23.81, 36.63]], np.float64)
@@ -44,6 +46,22 @@ def similarity_to_template(points: np.ndarray, template: np.ndarray) -> np.ndarr
     return np.array([a, -b, shift[0], b, a, shift[1]])
 
 
+def aligned_crops(frame: Frame, faces: Faces) -> np.ndarray:
+    """Each face's aligned colour crop (N, 48, 48, 3), cut on first use and kept on ``faces.crops``:
+    the tracker's appearance and the expression model read the same cut (cutting costs ~0.7 ms a
+    face in HD video)."""
+    if faces.crops is None or len(faces.crops) != len(faces):
+        faces.crops = crop_faces(frame.image, faces.landmarks, grey=False)
+    return faces.crops
+
+
+def grey_crops(crops: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) RGB -> (N, S, S) grey, exactly as Pillow's ``convert("L")``: ITU-R 601-2 luma
+    in its fixed-point arithmetic and rounding."""
+    r, g, b = (crops[..., channel].astype(np.uint32) for channel in range(3))
+    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
+
+
 def crop_faces(image: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE, grey: bool = True) -> np.ndarray:
     """Aligned crops (N, size, size) uint8 grey, or (N, size, size, 3) RGB, from an RGB image."""
     # Pillow puts pixel centres at +0.5; MediaPipe and the template at integers.
@@ -54,9 +72,11 @@ def crop_faces(image: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE, 
         region, coefficients = _source_region(image, coefficients, size)
         crop = region.transform((size, size), Image.Transform.AFFINE, tuple(coefficients),
                                 resample=Image.Resampling.BILINEAR)  # fmt: skip
-        crops.append(np.asarray(crop.convert("L") if grey else crop))
-    shape = (0, size, size) if grey else (0, size, size, 3)
-    return np.stack(crops) if crops else np.zeros(shape, np.uint8)
+        crops.append(np.asarray(crop))
+    if not crops:
+        return np.zeros((0, size, size) if grey else (0, size, size, 3), np.uint8)
+    cut = np.stack(crops)
+    return grey_crops(cut) if grey and cut.ndim == 4 else cut
 
 
 def _source_region(image: np.ndarray, coefficients: np.ndarray, size: int) -> tuple[Image.Image, np.ndarray]:
