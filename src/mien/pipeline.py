@@ -337,11 +337,8 @@ class Session:
         for fitter in made:
             fitter.close()
 
-    def batches(self, source: Input, perceived: list | None = None,
-                notices: list[str] | None = None) -> Iterator[pa.RecordBatch]:  # fmt: skip
-        """Arrow batches of one input. Raises InputError / InputStopped after yielding what worked.
-        ``perceived``: dataset mode's frames with their faces, already read and measured (and
-        their ``notices``)."""
+    def batches(self, source: Input) -> Iterator[pa.RecordBatch]:
+        """Arrow batches of one input. Raises InputError / InputStopped after yielding what worked."""
         still = source.is_still
         if not self.options.faces_are_crops:  # crops start MediaPipe's graph only if they need it
             self.landmarker.start(still=still)
@@ -351,22 +348,18 @@ class Session:
         self.smoothing = (not still) if self.options.smooth is None else self.options.smooth
         self.notices = []
         landmarked = None  # the landmarker's thread, on video
-        if perceived is not None:  # dataset mode's crops, read and measured ahead
-            self.notices = list(notices or [])
-            analysed = iter(perceived)
+        frames = read_frames(source, self.options.max_frames, self.notices)
+        if self.options.faces_are_crops:  # crops the pool could not measure ahead (a video, say)
+            analysed = ((frame, self.perceive_crop(frame)) for frame in frames)
+        elif still:
+            analysed = ((frame, self.perceive(frame)) for frame in frames)
         else:
-            frames = read_frames(source, self.options.max_frames, self.notices)
-            if self.options.faces_are_crops:
-                analysed = ((frame, self.perceive_crop(frame)) for frame in frames)
-            elif still:
-                analysed = ((frame, self.perceive(frame)) for frame in frames)
-            else:
-                # Video: decoding, the landmarker and everything after it run in three threads,
-                # each a few frames ahead of the next. The landmarker (MediaPipe) and the
-                # expression model (ONNX Runtime) release the GIL, so on two cores the landmarker,
-                # the longest step, no longer waits for the rest (benchmarks/speed.py).
-                landmarked = prefetch(self._landmarked(prefetch(frames)), name="mien-landmarks")
-                analysed = ((frame, self._perceive_found(frame, found, beyond)) for frame, found, beyond in landmarked)
+            # Video: decoding, the landmarker and everything after it run in three threads,
+            # each a few frames ahead of the next. The landmarker (MediaPipe) and the
+            # expression model (ONNX Runtime) release the GIL, so on two cores the landmarker,
+            # the longest step, no longer waits for the rest (benchmarks/speed.py).
+            landmarked = prefetch(self._landmarked(prefetch(frames)), name="mien-landmarks")
+            analysed = ((frame, self._perceive_found(frame, found, beyond)) for frame, found, beyond in landmarked)
         rows = RowBuilder(mesh=self.options.mesh, blendshapes=self.options.blendshapes)
         events = None if still else self.event_detector  # a single picture has no time course
         if events is not None:
@@ -422,12 +415,17 @@ class Session:
         # last (LiteRT and ONNX Runtime release the GIL, so every core works).
         ahead = self._crops_perceived_ahead(inputs) if self.options.faces_are_crops else None
         work = ahead if ahead is not None else ((source, None, None) for source in inputs)
+        crops = _CropRows(self, on_batch, record)
         try:
             for source, perceived, notices in work:
+                if perceived is not None:  # a crop, measured ahead: its rows join the next batch
+                    crops.add(source, perceived, notices)
+                    continue
+                crops.write()  # the rows stay in input order
                 outcome = Outcome(source.locator)
                 started = time.perf_counter()
                 try:
-                    for batch in self.batches(source, perceived, notices):
+                    for batch in self.batches(source):
                         outcome.rows += batch.num_rows
                         outcome.frames = int(batch.column("frame")[-1].as_py()) + 1
                         on_batch(batch)
@@ -441,6 +439,10 @@ class Session:
                 outcome.notices = list(self.notices)
                 outcome.seconds = time.perf_counter() - started
                 record(outcome)
+            crops.write()
+        except KeyboardInterrupt:
+            crops.write()  # Ctrl-C keeps every crop analysed so far
+            raise
         finally:
             if ahead is not None:
                 ahead.close()  # its threads and landmarkers end here, Ctrl-C or not
@@ -455,6 +457,39 @@ class Session:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _CropRows:
+    """Dataset mode's rows, gathered over many crops into batches of BATCH_ROWS: an Arrow batch per
+    48-px crop cost more than analysing it. Each crop's outcome is reported once its rows are
+    handed on, so no input counts as done before its rows are written."""
+
+    def __init__(self, session: Session, on_batch: Callable[[pa.RecordBatch], None],
+                 record: Callable[[Outcome], None]):  # fmt: skip
+        self.session, self.on_batch, self.record = session, on_batch, record
+        self.rows = RowBuilder(mesh=session.options.mesh, blendshapes=session.options.blendshapes)
+        self.waiting: list[Outcome] = []
+
+    def add(self, source: Input, perceived: list[tuple[Frame, Faces]], notices: list[str]) -> None:
+        outcome = Outcome(source.locator, notices=list(notices))
+        for frame, faces in perceived:
+            before = len(self.rows)
+            self.rows.add(frame, faces)
+            outcome.rows += len(self.rows) - before
+            outcome.frames = frame.index + 1
+            if self.session.on_frame is not None:
+                self.session.on_frame(frame)
+        self.waiting.append(outcome)
+        if len(self.rows) >= BATCH_ROWS:
+            self.write()
+
+    def write(self) -> None:
+        batch = self.rows.flush()
+        if batch is not None:
+            self.on_batch(batch)
+        for outcome in self.waiting:
+            self.record(outcome)
+        self.waiting = []
 
 
 class Analyzer(Models):

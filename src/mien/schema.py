@@ -6,6 +6,7 @@ Column names are public. Renaming one is a breaking change and needs a changelog
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -247,8 +248,13 @@ _ORDER = ("identity", "box", "landmarks", "mesh", "blendshapes", "pose", "gaze",
 
 def columns(mesh: bool = False, blendshapes: bool = False) -> list[Column]:
     """The columns of a result table, in order, for the given optional groups."""
+    return list(_columns(mesh, blendshapes))
+
+
+@functools.cache  # a row builder per input needs them: thousands of times over a folder of images
+def _columns(mesh: bool, blendshapes: bool) -> tuple[Column, ...]:
     wanted = set(DEFAULT_GROUPS) | ({"mesh"} if mesh else set()) | ({"blendshapes"} if blendshapes else set())
-    return [col for group in _ORDER if group in wanted for col in _BUILDERS[group]()]
+    return tuple(col for group in _ORDER if group in wanted for col in _BUILDERS[group]())
 
 
 def group_names(group: str) -> list[str]:
