@@ -94,7 +94,9 @@ class AnalyzeProgress:
         self.current, self.frames = locator, 0
         self.started = self.last_json = time.monotonic()
         source = self.inputs.get(locator)
-        self.expected = expected_frames(source, self.max_frames) if source else None
+        # Reading the header costs a file open: only where the count is shown (not per crop of a
+        # dataset analysed with the progress off).
+        self.expected = expected_frames(source, self.max_frames) if source and self.mode != "off" else None
         if self._bar is not None:
             if self._task is not None:
                 self._bar.remove_task(self._task)

@@ -46,9 +46,10 @@ class RowBuilder:
         self._times: list[np.ndarray] = []
         self._ids: list[np.ndarray] = []
         self._values: list[np.ndarray] = []
+        self._rows = 0
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self._values)
+        return self._rows
 
     def add(self, frame: Frame, faces: Faces) -> None:
         n = len(faces)
@@ -64,6 +65,7 @@ class RowBuilder:
         self._times.append(np.full(rows, frame.timestamp, np.float64))
         self._ids.append(ids.astype(np.int32))
         self._values.append(values)
+        self._rows += rows
 
     def flush(self) -> pa.RecordBatch | None:
         if not self._values:

@@ -99,24 +99,31 @@ class CanonicalFace:
         return cls(points, weight, np.array(triangle_corners, np.int32).reshape(-1, 3))
 
 
-def weighted_similarity(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """4x4 scale * rotation + translation taking ``source`` (3, N) closest to ``target`` (3, N) in
-    the weighted least-squares sense, reflections excluded."""
-    total = weights.sum()
-    source_mean = (source * weights).sum(axis=1, keepdims=True) / total
-    target_mean = (target * weights).sum(axis=1, keepdims=True) / total
-    centred_source = source - source_mean
-    covariance = (target - target_mean) * weights @ centred_source.T
-    u, _, vt = np.linalg.svd(covariance)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        u[:, 2] *= -1
-    rotation = u @ vt
-    scale = ((rotation @ centred_source) * (target - target_mean) * weights).sum() / (
-        (centred_source * centred_source * weights).sum())
-    matrix = np.eye(4)
-    matrix[:3, :3] = scale * rotation
-    matrix[:3, 3] = (target_mean - scale * rotation @ source_mean)[:, 0]
-    return matrix
+class WeightedSimilarity:
+    """Weighted least-squares fits of scale * rotation + translation from one fixed ``source``
+    (3, N) onto targets (3, N), reflections excluded (Umeyama). What depends only on the source
+    and the weights is computed once: the canonical face is fitted three times a face."""
+
+    def __init__(self, source: np.ndarray, weights: np.ndarray):
+        self.weights = weights / weights.sum()
+        self.source_mean = source @ self.weights
+        centred = source - self.source_mean[:, None]
+        self.weighted_centred = (centred * self.weights).T  # (N, 3); its columns sum to 0
+        self.spread = (centred * centred * self.weights).sum()
+
+    def fit(self, target: np.ndarray) -> np.ndarray:
+        """4x4 matrix taking the source closest to ``target``."""
+        # The weighted centred source sums to zero, so the target needs no centring here.
+        covariance = target @ self.weighted_centred
+        u, _, vt = np.linalg.svd(covariance)
+        if np.linalg.det(u) * np.linalg.det(vt) < 0:
+            u[:, 2] *= -1
+        rotation = u @ vt
+        scale = (rotation * covariance).sum() / self.spread
+        matrix = np.eye(4)
+        matrix[:3, :3] = scale * rotation
+        matrix[:3, 3] = target @ self.weights - scale * rotation @ self.source_mean
+        return matrix
 
 
 class FaceGeometry:
@@ -124,9 +131,10 @@ class FaceGeometry:
 
     def __init__(self, task_path: str):
         self.canonical = CanonicalFace.from_bundle(task_path)
+        self._similarity = WeightedSimilarity(self.canonical.points, self.canonical.weights)
 
     def _fit(self, points: np.ndarray) -> np.ndarray:
-        return weighted_similarity(self.canonical.points, points, self.canonical.weights)
+        return self._similarity.fit(points)
 
     def transform(self, landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
         """(478, 3) landmarks in pixels (z in the x scale) of a width x height image -> (4, 4).
