@@ -116,7 +116,7 @@ def test_summarize_and_events_from_the_command_line(blinking, tmp_path):
     assert pd.read_csv(summary).blinks.iloc[0] == len(BLINKS_AT)
     bad = runner.invoke(app, ["summarize", str(tmp_path / "missing.parquet")])
     assert bad.exit_code == 1 and "no such file" in bad.output
-    calibrated = runner.invoke(app, ["summarize", str(results), "--baseline", "auto", "-o", str(summary)])
+    calibrated = runner.invoke(app, ["summarize", str(results), "--baseline", "auto", "-o", str(summary), "--force"])
     assert calibrated.exit_code == 0 and pd.read_csv(summary).AU12_mean.iloc[0] >= 0
     foreign = tmp_path / "foreign.csv"
     foreign.write_text("a,b\n1,2\n")

@@ -1,6 +1,6 @@
-"""`mien analyze` never loses or corrupts a file: -o over an input, existing outputs, unknown
-extensions, and Ctrl-C / SIGTERM in the middle of a run over an existing output, all through the
-real CLI on real clips."""
+"""`mien analyze`, `summarize`, `annotate` and `report` never lose or corrupt a file: -o over an
+input, existing outputs, unknown extensions, and Ctrl-C / SIGTERM in the middle of a run over an
+existing output, all through the real CLI on real clips."""
 
 from __future__ import annotations
 
@@ -47,6 +47,37 @@ def test_an_existing_output_is_replaced_only_with_force(media, tmp_path):
     assert len(pd.read_csv(out)) == 1
 
 
+def test_summarize_annotate_and_report_never_write_over_their_inputs_or_an_existing_file(media, tmp_path):
+    """The commands that read results (and a video) write over neither, even with --force, and
+    replace an existing output only with --force."""
+    video, results = tmp_path / "clip.mp4", tmp_path / "clip.parquet"
+    shutil.copy(media("single_face_video"), video)
+    assert mien("analyze", str(video), "-o", str(results)).returncode == 0
+    kept = {path: path.read_bytes() for path in (video, results)}
+    over_inputs = [("summarize", str(results), "-o", str(results)),
+                   ("summarize", str(results), "--events", str(results)),
+                   ("annotate", str(video), "--results", str(results), "-o", str(video)),
+                   ("annotate", str(video), "--results", str(results), "-o", str(results)),
+                   ("report", str(results), "-o", str(results)),
+                   ("report", str(results), "--video", str(video), "-o", str(video)),
+                   ("analyze", str(video), "-o", str(tmp_path / "rows.csv"), "--annotate", str(video))]  # fmt: skip
+    for command in over_inputs:
+        for extra in ([], ["--force"]):
+            refused = mien(*command, *extra)
+            assert refused.returncode == 2, (command, refused.stderr)
+            assert "is also an input; writing there would destroy it" in refused.stderr and "Traceback" not in refused.stderr
+    assert all(path.read_bytes() == before for path, before in kept.items())
+    existing = tmp_path / "existing.csv"
+    existing.write_text("precious\n")
+    for command in (("summarize", str(results), "-o", str(existing)), ("report", str(results), "-o", str(existing))):
+        refused = mien(*command)
+        assert refused.returncode == 2 and f"{existing} already exists; use --force to replace it" in refused.stderr
+        assert existing.read_text() == "precious\n"
+    replaced = mien("summarize", str(results), "-o", str(existing), "--force")
+    assert replaced.returncode == 0, replaced.stderr
+    assert len(pd.read_csv(existing)) == 1  # the one person's summary
+
+
 def test_unknown_extensions_are_refused_unless_format_says(media, tmp_path):
     refused = mien("analyze", media("happy"), "-o", str(tmp_path / "res.xlsx"))
     assert refused.returncode == 2
@@ -60,7 +91,7 @@ def test_unknown_extensions_are_refused_unless_format_says(media, tmp_path):
 
 def test_rows_and_events_in_one_file_are_refused(media, tmp_path):
     refused = mien("analyze", media("happy"), "-o", str(tmp_path / "x.csv"), "--events", str(tmp_path / "x.csv"))
-    assert refused.returncode == 2 and "named for both rows and events" in refused.stderr
+    assert refused.returncode == 2 and "named for two outputs" in refused.stderr
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

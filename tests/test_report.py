@@ -158,7 +158,7 @@ def test_cli_annotate_and_report(media, results_file, tmp_path):
     assert run.returncode == 0, run.stderr
     assert len(_video_facts(video)["times"]) == 472
     bad = subprocess.run([sys.executable, "-m", "mien.cli", "annotate", media("face_video"), "-o", str(video),
-                          "--results", str(results_file), "--layers", "box,sparkles"], capture_output=True, text=True)  # fmt: skip
+                          "--results", str(results_file), "--layers", "box,sparkles", "--force"], capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 1 and "sparkles" in bad.stderr
     page = tmp_path / "r.html"
     run = subprocess.run([sys.executable, "-m", "mien.cli", "report", str(results_file), "-o", str(page)],

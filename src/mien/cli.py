@@ -28,6 +28,17 @@ def _refuse(*problems: str | None) -> None:
         raise typer.Exit(2)
 
 
+def _refuse_outputs(outputs: list[Path | None], inputs: list[Path | str], force: bool) -> None:
+    """Stop (exit 2, one line) before any work where an output would overwrite one of the inputs,
+    or an existing file without --force."""
+    from mien.io.outputs import OutputRefused, check_outputs
+
+    try:
+        check_outputs([o for o in outputs if o is not None], [str(i) for i in inputs if i is not None], force)
+    except OutputRefused as refused:
+        _refuse(str(refused))
+
+
 def _default_output(inputs: list[str]) -> Path:
     if len(inputs) == 1 and not inputs[0].isdigit() and "://" not in inputs[0]:
         return Path(Path(inputs[0].rstrip("/")).stem + ".parquet")
@@ -74,7 +85,7 @@ def analyze(
         fmt = format_for(output, format)
         if events_file is not None:
             format_for(events_file)  # refused now, not after the analysis
-        check_outputs([output] + ([events_file] if events_file else []), inputs, force)
+        check_outputs([output] + ([events_file] if events_file else []) + ([annotate] if annotate else []), inputs, force)
     except ValueError as error:
         _say(f"mien: error: {error}")
         raise typer.Exit(2) from None
@@ -223,6 +234,7 @@ def summarize(
     per: Annotated[str, typer.Option("--per", help="person (input and face_id) or input.")] = "person",
     events: Annotated[Optional[Path], typer.Option("--events", help="Also write the events found in the results to this file.")] = None,
     baseline: Annotated[Optional[str], typer.Option("--baseline", help="Measure AUs from each person's neutral baseline: 'auto' (their least expressive frames) or START-END in seconds.")] = None,
+    force: Annotated[bool, typer.Option("--force", "--overwrite", help="Replace output files that already exist.")] = False,
 ) -> None:
     """Per-person (or per-input) summary of a results file: AUs, expressions, blinks, head, gaze, pain."""
     import pandas as pd
@@ -233,6 +245,7 @@ def summarize(
     if not results.is_file():
         _say(f"mien: error: {results}: no such file")
         raise typer.Exit(1)
+    _refuse_outputs([output, events], [results], force)
     with _clear_errors():
         try:
             result = read(results)
@@ -242,13 +255,13 @@ def summarize(
         except (OSError, pd.errors.ParserError, KeyError) as error:
             raise ValueError(f"{results}: not a mien results file ({type(error).__name__}: {error})") from None
     if events is not None:
-        write_table(result.events(), events)
+        write_table(result.events(), events, replace=force)
     if output is None:
         from mien.summary_text import summary_text
 
         typer.echo(summary_text(summary))  # every column; -o writes them as a table
     else:
-        write_table(summary, output)
+        write_table(summary, output, replace=force)
         _say(f"wrote {output} ({len(summary)} rows)")
 
 
@@ -402,6 +415,7 @@ def annotate_video(
     layers: Annotated[str, typer.Option("--layers", help="Comma-separated: box, landmarks, mesh, pose, gaze, expression, aus, events.")] = "box,landmarks,pose,gaze,expression,aus,events",
     aus: Annotated[str, typer.Option("--aus", help="AUs the 'aus' layer shows, comma-separated, or 'all'.")] = "AU01,AU02,AU04,AU06,AU12,AU15,AU25,AU26",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+    force: Annotated[bool, typer.Option("--force", "--overwrite", help="Replace output files that already exist.")] = False,
 ) -> None:
     """Write the video again with faces, landmarks, pose, gaze, expression, AUs and events drawn on it."""
     from mien.report.annotate import annotate
@@ -413,6 +427,8 @@ def annotate_video(
             raise ValueError(f"{video}: no such file")
         if results is not None and not results.is_file():
             raise ValueError(f"{results}: no such file")
+    _refuse_outputs([output], [video, results], force)
+    with _clear_errors():
         drawn = annotate(video, output, results, [name.strip() for name in layers.split(",") if name.strip()], chosen_aus)
     if not quiet:
         _say(f"wrote {drawn.path} ({drawn.frames} frames, faces drawn on {drawn.drawn}, {drawn.audio_streams} audio streams kept)")
@@ -424,6 +440,7 @@ def report_html(
     output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file to write.")] = Path("report.html"),
     video: Annotated[Optional[Path], typer.Option("--video", help="The analysed video, for pictures of the strongest moments (default: the input path in the results, where it exists).")] = None,
     title: Annotated[Optional[str], typer.Option("--title")] = None,
+    force: Annotated[bool, typer.Option("--force", "--overwrite", help="Replace output files that already exist.")] = False,
 ) -> None:
     """One self-contained HTML report (pictures inside; opens offline): people, timelines, moments, data quality, settings."""
     from mien.report.html import write_report
@@ -431,6 +448,8 @@ def report_html(
     with _clear_errors():
         if not results.exists():
             raise ValueError(f"{results}: no such file or folder")
+    _refuse_outputs([output], [results, video], force)
+    with _clear_errors():
         try:
             written = write_report(results, output, video, title)
         except FileNotFoundError as error:

@@ -1,5 +1,5 @@
-"""Where `mien analyze` may write: never over one of its own inputs, over an existing file only
-when asked (--force), and never rows and events into one file."""
+"""Where mien's commands may write: never over one of their own inputs, over an existing file only
+when asked (--force), and never two outputs into one file."""
 
 from __future__ import annotations
 
@@ -14,18 +14,20 @@ class OutputRefused(ValueError):
 
 
 def check_outputs(outputs: list[Path], inputs: list[str], force: bool) -> None:
-    """Raise OutputRefused, with the fix, for the first output that must not be written."""
+    """Raise OutputRefused, with the fix, for the first output that must not be written.
+    ``inputs``: what the command reads, as given (files, folders, globs; media or results)."""
     seen: list[Path] = []
     for output in outputs:
         if any(_same(output, other) for other in seen):
-            raise OutputRefused(f"{output} is named for both rows and events; give each its own file")
+            raise OutputRefused(f"{output} is named for two outputs; give each its own file")
         seen.append(output)
         if not output.exists():
             continue  # nothing there to lose, and a file that does not exist is no input
         if output.is_dir():
             raise OutputRefused(f"{output} is a folder; name a file to write")
         files, _ = expand(inputs)
-        if any(source.kind != "stream" and _same(output, Path(source.locator)) for source in files):
+        read = [Path(spec) for spec in inputs] + [Path(source.locator) for source in files if source.kind != "stream"]
+        if any(_same(output, path) for path in read):
             raise OutputRefused(f"{output} is also an input; writing there would destroy it (choose another -o)")
         if not force:
             raise OutputRefused(f"{output} already exists; use --force to replace it")
