@@ -16,13 +16,13 @@ like neither person; without this wait it would be counted as a third person for
 
 Appearance is the expression model's aligned crop (eyes and mouth on fixed places; cut once for
 both) averaged down to 16×16 colour pixels, brightness-normalised, and averaged over the person's
-recent frames: cheap, and it tells people apart by face shape, skin, hair line and glasses. It is not face recognition:
-it keeps identities within one input; ids are not comparable between inputs.
+recent frames: cheap, and it tells people apart by face shape, skin, hair line and glasses. It is
+not face recognition: it keeps identities within one input; ids are not comparable between inputs.
 
 Thresholds, measured on the sample media (every third frame of the two videos, the 12 faces of the
 stills): one person's frames over 20 s of crying and laughing lie within 0.27 of their mean look;
-different people lie 0.35 (5th percentile) to 1.32 apart, median 0.86. Closer pairs exist across files (two women of
-two different samples: 0.15): identities are kept within one input, where such pairs are rare.
+different people lie 0.35 (5th percentile) to 1.32 apart, median 0.86. Closer pairs exist across
+files (two women of two different samples: 0.15): identities are kept within one input only.
 """
 
 from __future__ import annotations
