@@ -150,6 +150,7 @@ def test_a_run_killed_with_sigkill_finishes_every_input_exactly_once(media, tmp_
     frames = pd.concat([pd.read_parquet(out / name) for name in catalog.frames_file])
     assert not frames.duplicated(["input", "frame", "face_id"]).any()
     assert frames.groupby("input").size().nunique() == 1  # every clip complete, none twice
+    assert not list(out.rglob("*.part"))  # the killed run's half-written files are swept by the rerun
 
 
 def test_ray_backend_gives_the_local_backends_rows(study, finished, tmp_path):

@@ -13,6 +13,7 @@ shows of a running job (the catalog learns only outcomes).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import signal
@@ -49,8 +50,9 @@ def analyze_one(job: Job, settings: dict, results: str) -> dict:
     started = time.perf_counter()
     analyzer = _loaded(settings)
     frames_file, events_file = (Path(results) / name for name in job.outputs())
-    frames_file.parent.mkdir(parents=True, exist_ok=True)
-    events_file.parent.mkdir(parents=True, exist_ok=True)
+    for output in (frames_file, events_file):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        _remove_dead_attempts(output)
     found: list[Event] = []
     provenance = analyzer.metadata() | {"mien_input": job.path}
     sink = Sink(frames_file, analyzer.output_schema().remove_metadata(), "parquet", provenance)
@@ -76,6 +78,14 @@ def analyze_one(job: Job, settings: dict, results: str) -> dict:
         "stopped_at": outcome.stopped_at, "mien_version": __version__,
         "models": provenance["mien_models"], "settings": provenance["mien_settings"], "worker": worker_name(),
     }  # fmt: skip
+
+
+def _remove_dead_attempts(output: Path) -> None:
+    """Temporary files of ``output`` left by an earlier attempt whose process died (a driver killed
+    with SIGKILL takes its workers with it): this run holds the input's claim now, so no live
+    process writes them."""
+    for leftover in output.parent.glob(f".{glob.escape(output.name)}.*.part"):
+        leftover.unlink(missing_ok=True)
 
 
 def outcome_of(job: Job, settings: dict, results: str) -> dict:
