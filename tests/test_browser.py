@@ -152,7 +152,7 @@ def test_upload_the_clip_and_follow_its_results_in_the_page(server, page, media,
     assert rows["rows"] == FRAMES
 
     # The plots: every series' line on its canvas.
-    colours = page.evaluate("({e: EXPRESSION_COLOURS, a: AFFECT_COLOURS, u: AU_COLOURS})")
+    colours = page.evaluate("({e: EXPRESSION_COLOURS, a: AFFECT_COLOURS, u: AU_COLOURS, h: HEAD_COLOURS})")
     expressions = canvas_pixels(page, "#plot-expressions canvas")
     for name in ("sadness", "neutral", "happiness"):
         assert coloured(expressions, hex_colour(colours["e"][name]), 20).sum() > 100, f"no {name} line drawn"
@@ -160,9 +160,14 @@ def test_upload_the_clip_and_follow_its_results_in_the_page(server, page, media,
     assert coloured(affect, hex_colour(colours["a"]["valence"]), 20).sum() > 100
     assert coloured(affect, hex_colour(colours["a"]["arousal"]), 20).sum() > 100
     chosen = page.eval_on_selector_all("#au-picker input:checked", "boxes => boxes.map(b => b.value)")
-    assert len(chosen) == 4
+    assert len(chosen) == 4 and not {"AU43", "AU45"} <= set(chosen)  # closed lids shown once, not twice
     aus = canvas_pixels(page, "#plot-aus canvas")
     assert coloured(aus, hex_colour(colours["u"][0]), 20).sum() > 100
+    head = canvas_pixels(page, "#plot-head canvas")
+    for name in ("pose_yaw", "pose_pitch", "gaze_yaw"):
+        assert coloured(head, hex_colour(colours["h"][name]), 20).sum() > 100, f"no {name} line drawn"
+    head_legend = page.eval_on_selector_all("#plot-head .u-legend .u-series .u-label", "labels => labels.map(l => l.textContent)")
+    assert head_legend[1:] == ["head yaw", "head pitch", "head roll", "gaze yaw", "gaze pitch"]
 
     # The overlay 3 s in: face #0's box drawn where the rows put it, on a canvas of the video's size.
     i = 72

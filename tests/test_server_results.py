@@ -54,7 +54,8 @@ def test_the_frame_columns_hold_the_jobs_rows_and_landmarks_only_for_the_window_
     assert columns["frame"] == rows["frame"].tolist()
     assert columns["face_id"] == rows["face_id"].tolist()
     assert columns["emotion"] == rows["emotion"].tolist()
-    assert set(columns["series"]) == {"valence", "arousal", "pspi", *EMOTIONS, *AU_CODES}
+    assert set(columns["series"]) == {"valence", "arousal", "pspi", *EMOTIONS, *AU_CODES,
+                                      "pose_yaw", "pose_pitch", "pose_roll", "gaze_yaw", "gaze_pitch"}  # fmt: skip
     assert columns["series"]["AU12"] == pytest.approx(rows["AU12"].tolist(), abs=5e-4)
     assert columns["box"][10] == pytest.approx(rows.loc[10, ["face_x", "face_y", "face_w", "face_h"]].tolist(), abs=0.05)
 

@@ -232,7 +232,7 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
                       landmarks: bool = False) -> dict:  # fmt: skip
         """The rows between ``start`` and ``end`` seconds as compact columns for the page's results
         view: timestamp, frame, face_id, emotion, box, series (valence, arousal, pspi, expressions,
-        AUs), and with ``landmarks=true`` the 68 landmarks (docs/server.md)."""
+        AUs, head and gaze angles), and with ``landmarks=true`` the 68 landmarks (docs/server.md)."""
         path = jobs().results / finished_analysis(job_id)["frames_file"]
         return playback.frame_columns(path, start, end, landmarks)
 

@@ -30,7 +30,8 @@ MEDIA_TYPES = {
 }  # fmt: skip
 
 BOX = ["face_x", "face_y", "face_w", "face_h"]
-SERIES = ["valence", "arousal", "pspi", *EMOTIONS, *AU_CODES]
+SERIES = ["valence", "arousal", "pspi", *EMOTIONS, *AU_CODES, "pose_yaw", "pose_pitch", "pose_roll", "gaze_yaw",
+          "gaze_pitch"]  # fmt: skip
 
 
 def media_type(path: Path) -> str:
@@ -42,7 +43,7 @@ def frame_columns(frames_file: Path, start: float | None = None, end: float | No
     """One entry per row (a face in a frame) of the rows with ``start <= timestamp <= end``
     (seconds; either may be None): ``timestamp``, ``frame``, ``face_id``, ``emotion``, ``box``
     ([x, y, w, h] px), ``series`` {valence, arousal, pspi, each expression's probability, each
-    AU's intensity 0-5: a list each}, and with ``landmarks`` ``landmarks`` (68 [x, y] pairs
+    AU's intensity 0-5, head yaw/pitch/roll and gaze yaw/pitch in degrees: a list each}, and with ``landmarks`` ``landmarks`` (68 [x, y] pairs
     flattened, px). Values that were not measured (no face in the frame) are null. Rounded to
     what a screen shows: pixels to 0.1, the rest to 0.001."""
     present = set(pq.read_schema(frames_file).names)

@@ -9,6 +9,8 @@ const EXPRESSION_COLOURS = {
   anger: "#d92d20", disgust: "#3f9142", fear: "#8e44ad", contempt: "#9c6b3c",
 };
 const AFFECT_COLOURS = { valence: "#d6336c", arousal: "#1c7ed6" };
+// Head rotation in solid colours, gaze in lighter tones of the same two axes.
+const HEAD_COLOURS = { pose_yaw: "#1864ab", pose_pitch: "#c92a2a", pose_roll: "#5f3dc4", gaze_yaw: "#74c0fc", gaze_pitch: "#ffa8a8" };
 const AU_COLOURS = ["#2f6fde", "#d92d20", "#3f9142", "#f5a623", "#8e44ad", "#13b5c8", "#9c6b3c", "#e64980"];
 const LANDMARK_WINDOW_S = 20;  // landmarks are fetched this many seconds at a time, near the playhead
 const PLOT_HEIGHT = 150;
@@ -285,7 +287,13 @@ function busiestAUs(count) {
     const values = columns[k].filter((v) => v !== null);
     return [name, values.reduce((a, b) => a + b, 0) / Math.max(1, values.length)];
   });
-  return means.sort((a, b) => b[1] - a[1]).slice(0, count).map(([name]) => name).sort();
+  // AU43 (eyes closed) and AU45 (blink) read the same closed lids: the first picture shows one.
+  const picked = [];
+  for (const [name] of means.sort((a, b) => b[1] - a[1])) {
+    const twin = { AU43: "AU45", AU45: "AU43" }[name];
+    if (picked.length < count && !picked.includes(twin)) picked.push(name);
+  }
+  return picked.sort();
 }
 
 function auPicker() {
@@ -315,6 +323,8 @@ function drawPlots() {
     plot($("plot-expressions"), expressions.map((name) => [name, EXPRESSION_COLOURS[name]]), [0, 1]),
     plot($("plot-affect"), [["valence", AFFECT_COLOURS.valence], ["arousal", AFFECT_COLOURS.arousal]], [-1, 1]),
     auPlot(),
+    plot($("plot-head"), Object.keys(HEAD_COLOURS).filter((name) => name in view.rows.series)
+                           .map((name) => [name.replace("pose_", "head ").replace("_", " "), HEAD_COLOURS[name], name]), null),
   );
   followPlayhead();
 }
@@ -332,16 +342,18 @@ function followPlayhead() {
 }
 
 function plot(target, series, range) {
+  // series: [label, colour, column (default: the label)]; range: the y axis's [min, max], or null
+  // to fit the data (head and gaze angles).
   const options = {
     width: Math.max(300, target.clientWidth), height: PLOT_HEIGHT,
-    scales: { x: { time: false }, y: { range: () => range } },
+    scales: { x: { time: false }, y: range ? { range: () => range } : { auto: true } },
     axes: [{ values: (u, ticks) => ticks.map((v) => v + " s") }, { size: 42 }],
     series: [{ label: "time", value: (u, v) => v === null || v === undefined ? "–" : v.toFixed(2) + " s" },
              ...series.map(([label, colour]) => ({ label, stroke: colour, width: 1.5,
                                                    value: (u, v) => v === null || v === undefined ? "–" : v.toFixed(2) }))],
     cursor: { drag: { x: false, y: false }, sync: { key: "mien-results" } },
   };
-  const data = personSeries(series.map(([name]) => name));
+  const data = personSeries(series.map(([label, , column]) => column || label));
   const made = new uPlot(options, data, target);
   made.times = data[0];
   made.playhead = element("div", undefined, "playhead");
