@@ -59,3 +59,25 @@ def test_a_frame_without_a_face_gives_empty_arrays():
         assert found.blendshapes.shape[0] == 0 and found.transforms.shape == (0, 4, 4)
     finally:
         landmarker.close()
+
+
+class _PublicOnly:
+    """A landmarker seen only through its public methods, as a MediaPipe without the C layer
+    would offer it."""
+
+    def __init__(self, landmarker):
+        self.detect = landmarker.detect
+
+
+def test_without_the_c_layer_the_public_api_gives_the_same_arrays(media):
+    landmarker = _landmarker(video=False)
+    try:
+        image = _srgb(read_image(media("multi_face")).image)
+        fast = landmarker_results.landmarker_arrays(landmarker, image)
+        public = landmarker_results.landmarker_arrays(_PublicOnly(landmarker), image)
+        assert len(fast.landmarks) >= 4
+        np.testing.assert_array_equal(fast.landmarks, public.landmarks)
+        np.testing.assert_array_equal(fast.blendshapes, public.blendshapes)
+        np.testing.assert_array_equal(fast.transforms, public.transforms)
+    finally:
+        landmarker.close()
