@@ -75,7 +75,7 @@ def test_without_the_c_layer_the_public_api_gives_the_same_arrays(media):
         image = _srgb(read_image(media("multi_face")).image)
         fast = landmarker_results.landmarker_arrays(landmarker, image)
         public = landmarker_results.landmarker_arrays(_PublicOnly(landmarker), image)
-        assert len(fast.landmarks) >= 4
+        assert len(fast.landmarks) >= 2  # the larger faces (mien finds the small ones by tiles)
         np.testing.assert_array_equal(fast.landmarks, public.landmarks)
         np.testing.assert_array_equal(fast.blendshapes, public.blendshapes)
         np.testing.assert_array_equal(fast.transforms, public.transforms)
