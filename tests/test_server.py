@@ -330,6 +330,55 @@ def test_uploads_that_would_pass_the_data_folder_cap_are_refused_with_507(media,
         assert client.post("/uploads", content=body).status_code == 201
 
 
+def test_uploads_arriving_together_cannot_pass_the_cap_together(media, tmp_path):
+    """Two uploads that each fit the cap, but not both, sent at the same moment to a real server
+    (uvicorn, bodies arriving slowly): one is stored, the other refused with 507."""
+    import socket
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from mien.server.storage import folder_bytes
+
+    body = Path(media("astronaut")).read_bytes()  # 0.8 MB
+    with TestClient(create_app(tmp_path)):
+        pass
+    cap = folder_bytes(tmp_path) + int(1.5 * len(body))  # room for one, not two
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(tmp_path, max_data=cap), port=port, log_level="warning"))
+    serving = threading.Thread(target=server.run, daemon=True)
+    serving.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+
+        def slowly():  # both uploads are under way before either has finished
+            for start in range(0, len(body), len(body) // 8 + 1):
+                time.sleep(0.15)
+                yield body[start : start + len(body) // 8 + 1]
+
+        answers: list[int] = []
+
+        def send():
+            answer = httpx.post(f"http://127.0.0.1:{port}/uploads", content=slowly(), timeout=60,
+                                headers={"Content-Length": str(len(body))})  # fmt: skip
+            answers.append(answer.status_code)
+
+        senders = [threading.Thread(target=send) for _ in range(2)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+    finally:
+        server.should_exit = True
+        serving.join(timeout=30)
+    assert sorted(answers) == [201, 507]
+    assert folder_bytes(tmp_path) <= cap and not files_under(tmp_path / "tmp")
+
+
 def test_no_endpoint_reaches_a_path_outside_the_data_folder_or_inside_it_by_name(client, data):
     before = {p: p.stat().st_mtime_ns for p in files_under(data) if "sqlite" not in p.name}
     for method, path in (("GET", "/jobs/..%2F..%2Fetc%2Fpasswd"), ("GET", "/jobs/..%2Fserver.sqlite/results"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Literal
@@ -28,7 +29,7 @@ from mien.server import playback, uploads
 from mien.server.auth import binding_problem, token_guard
 from mien.server.jobs import JobOptions, Jobs
 from mien.server.live import MAX_CONNECTIONS, MAX_FPS, serve_live
-from mien.server.storage import MAX_DATA, room_for_upload
+from mien.server.storage import MAX_DATA, Room, UploadRoom
 from mien.version import __version__
 
 MAX_UPLOAD = 2 << 30  # bytes (2 GiB): a long session video; --max-upload-mb changes it
@@ -97,6 +98,7 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
     state: dict = {}
     models_lock = threading.Lock()
     open_streams = [0]  # live connections now open
+    reservations = UploadRoom(data, max_data)  # room held for the uploads arriving now
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -159,8 +161,9 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
         """The body is the file (raw, or a multipart 'file' field). 413 over the size limit, 507
         when the data folder has no room for it, 415 when it is not an image or video mien can
         decode (nothing is kept)."""
-        part, name = await uploads.receive(request, data / "tmp", max_upload, await run_in_threadpool(upload_room))
-        found = await run_in_threadpool(uploads.store, data, part, name)
+        async with upload_room(request) as room:
+            part, name = await uploads.receive(request, data / "tmp", max_upload, room)
+            found = await run_in_threadpool(uploads.store, data, part, name)
         return found.public()
 
     @app.post("/jobs", status_code=201, dependencies=guarded)
@@ -262,27 +265,35 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
             raise HTTPException(409, f"upload {upload_id} is used by job(s) {', '.join(users)}; delete those jobs instead")
         return Response(status_code=204)
 
-    def upload_room():
-        jobs().sweep_uploads(upload_ttl_s)  # space first: uploads abandoned long enough go
-        return room_for_upload(data, max_data)
+    @asynccontextmanager
+    async def upload_room(request: Request) -> AsyncIterator[Room]:
+        """The room this upload has, held for it until it is stored or refused, so that uploads
+        arriving together cannot pass the cap together (storage.UploadRoom)."""
+        await run_in_threadpool(jobs().sweep_uploads, upload_ttl_s)  # space first: abandoned uploads go
+        room, ticket = await run_in_threadpool(reservations.reserve, uploads.declared_size(request), max_upload)
+        try:
+            yield room
+        finally:
+            reservations.release(ticket)
 
     @app.post("/analyze", dependencies=guarded, openapi_extra=MEDIA_BODY)
     async def analyze_image(request: Request, query: Annotated[ImageQuery, Query()]) -> Response:
         """One image, analysed now with the options of a job (as query parameters, e.g.
         ``?max_faces=1&mesh=true``): its rows as JSON (one per face). Videos go through /jobs."""
         options = AnalysisOptions(**query.model_dump(exclude={"token"}))
-        part, _ = await uploads.receive(request, data / "tmp", max_upload, await run_in_threadpool(upload_room))
-        try:
-            kind, extension, _ = await run_in_threadpool(uploads.probe, part)
-            if kind != "image":
-                raise HTTPException(415, "POST /analyze takes one image; upload videos and create a job")
-            image = part.with_name(part.stem.lstrip(".") + extension)
-            os.replace(part, image)
-            part = image
-            models = shared_models().with_options(**options.model_dump())
-            rows = await run_in_threadpool(lambda: _analyse_image(models, str(image)))
-        finally:
-            part.unlink(missing_ok=True)
+        async with upload_room(request) as room:  # held while the image is on disk
+            part, _ = await uploads.receive(request, data / "tmp", max_upload, room)
+            try:
+                kind, extension, _ = await run_in_threadpool(uploads.probe, part)
+                if kind != "image":
+                    raise HTTPException(415, "POST /analyze takes one image; upload videos and create a job")
+                image = part.with_name(part.stem.lstrip(".") + extension)
+                os.replace(part, image)
+                part = image
+                models = shared_models().with_options(**options.model_dump())
+                rows = await run_in_threadpool(lambda: _analyse_image(models, str(image)))
+            finally:
+                part.unlink(missing_ok=True)
         return Response(rows.to_json(orient="records"), media_type="application/json")
 
     def shared_models():

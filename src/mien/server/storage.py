@@ -1,8 +1,9 @@
 """How much room an upload has: the data folder's cap (``--max-data-gb``) less what the folder
 holds, and never so much that the disk itself is left with less than MIN_FREE.
 
-Measured when an upload starts, so the bytes of uploads still arriving (their ``tmp/`` files)
-count; uploads that start at the same moment can together pass the cap by what they carry.
+Uploads that arrive at the same moment each hold a reservation (``UploadRoom``): the size they
+declare (Content-Length), or the most one upload may be when they declare none, counted against
+the cap and the disk until they are stored or refused. So together they cannot pass the cap.
 Results written by jobs are not refused (a job's rows are small beside its video), but they count
 against the cap for the next upload."""
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 GIB = 1 << 30
@@ -47,8 +49,9 @@ def folder_bytes(folder: Path) -> int:
 
 
 def room_for_upload(data: Path, cap: int | None) -> Room:
-    """How much a new upload into ``data`` may take, by the cap (None or 0: none) and the disk."""
-    used = folder_bytes(data)
+    """How much a new upload into ``data`` may take, by the cap (None or 0: none) and the disk.
+    The ``tmp/`` files of uploads still arriving are not counted: their reservations are."""
+    used = folder_bytes(data) - folder_bytes(data / "tmp")
     disk = shutil.disk_usage(data).free - MIN_FREE
     by_cap = cap - used if cap else math.inf
     if by_cap <= disk:
@@ -60,3 +63,27 @@ def room_for_upload(data: Path, cap: int | None) -> Room:
 
 def _gib(size: float) -> str:
     return f"{size / GIB:.2f} GiB"
+
+
+class UploadRoom:
+    """The reservations of the uploads arriving now, for one data folder (one per service)."""
+
+    def __init__(self, data: Path, cap: int | None):
+        self.data, self.cap = data, cap
+        self._lock = threading.Lock()
+        self._held: dict[object, float] = {}
+
+    def reserve(self, declared: int | None, most: int) -> tuple[Room, object]:
+        """The room one more upload has, and a ticket holding what it may take (``declared``
+        bytes, or ``most`` when it declares no size) until ``release(ticket)``: once the upload
+        has been stored (its file then counts as the folder's) or refused."""
+        with self._lock:
+            room = room_for_upload(self.data, self.cap)
+            left = max(room.bytes - sum(self._held.values()), 0)
+            ticket = object()
+            self._held[ticket] = min(declared if declared is not None else most, left)
+        return replace(room, bytes=left), ticket
+
+    def release(self, ticket: object) -> None:
+        with self._lock:
+            self._held.pop(ticket, None)

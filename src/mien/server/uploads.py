@@ -47,13 +47,19 @@ def connect(data: Path) -> sqlite3.Connection:
     return db
 
 
+def declared_size(request: Request) -> int | None:
+    """The body's size as the client declares it (Content-Length), if it does."""
+    declared = request.headers.get("content-length")
+    return int(declared) if declared and declared.isdigit() else None
+
+
 async def receive(request: Request, folder: Path, limit: int, room: Room | None = None) -> tuple[Path, str]:
     """The request body written to a new file in ``folder``; (its path, the client's name).
     413 past ``limit`` bytes, 507 past the ``room`` the data folder has left, 400 for a body with
     no file; nothing is left behind either way."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit():
-        _check_size(int(declared) - 64 * 1024, limit, room)  # room for multipart framing
+    declared = declared_size(request)
+    if declared is not None:
+        _check_size(declared - 64 * 1024, limit, room)  # room for multipart framing
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f".{secrets.token_hex(8)}.part"
     kind = request.headers.get("content-type", "")
