@@ -222,6 +222,24 @@ def test_upload_the_clip_and_follow_its_results_in_the_page(server, page, media,
     assert f"frame {rows['frame'][k]}" in shown["line"]
     assert abs(shown["playhead"] - shown["x"]) < 2
 
+    # Zoom: a drag across the expression plot from 2 s to 4 s shows 2-4 s in every plot, without
+    # moving the video; a double-click shows the whole clip again.
+    before = page.evaluate("document.getElementById('results-video').currentTime")
+    whole = page.evaluate("view.plots.map((p) => [p.scales.x.min, p.scales.x.max])")
+    box = page.locator("#plot-expressions .u-over").bounding_box()
+    x_at = lambda t: box["x"] + page.evaluate(f"view.plots[0].valToPos({t}, 'x')")  # noqa: E731
+    page.mouse.move(x_at(2.0), box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(x_at(3.0), box["y"] + box["height"] / 2, steps=5)
+    page.mouse.move(x_at(4.0), box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    shown = page.evaluate("view.plots.map((p) => [p.scales.x.min, p.scales.x.max])")
+    assert len(shown) == 4 and all(abs(lo - 2.0) < 0.1 and abs(hi - 4.0) < 0.1 for lo, hi in shown), shown
+    assert page.evaluate("document.getElementById('results-video').currentTime") == before
+    page.locator("#results-plots").screenshot(path=str(shots / "plots-zoomed.png"))
+    page.dblclick("#plot-affect .u-over")
+    assert page.evaluate("view.plots.map((p) => [p.scales.x.min, p.scales.x.max])") == whole
+
     # The AU picker: one more AU, one more line.
     extra = next(name for name in ("AU45", "AU43", "AU28") if name not in chosen)
     page.click(f"#au-picker label:has(input[value={extra}])")

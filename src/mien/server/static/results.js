@@ -308,6 +308,8 @@ function auPicker() {
       view.aus = names.filter((n) => n === name ? box.checked : view.aus.includes(n));
       view.plots[2].destroy();
       view.plots[2] = auPlot();
+      const shown = view.plots[0].scales.x;  // the new plot keeps the zoom of the others
+      view.plots[2].setScale("x", { min: shown.min, max: shown.max });
       followPlayhead();
     };
     label.append(box, name);
@@ -333,6 +335,16 @@ function auPlot() {
   return plot($("plot-aus"), view.aus.map((name, k) => [name, AU_COLOURS[k % AU_COLOURS.length]]), [0, 5]);
 }
 
+let sharingZoom = false;  // one plot's zoom being passed on to the others
+
+function shareZoom(made, scale) {
+  if (scale !== "x" || sharingZoom || !view.plots.includes(made)) return;
+  sharingZoom = true;
+  for (const other of view.plots) if (other !== made) other.setScale("x", { min: made.scales.x.min, max: made.scales.x.max });
+  sharingZoom = false;
+  followPlayhead();
+}
+
 function followPlayhead() {
   // After uPlot's first drawing (the next animation frame), which would blank the legend again.
   requestAnimationFrame(() => {
@@ -351,14 +363,21 @@ function plot(target, series, range) {
     series: [{ label: "time", value: (u, v) => v === null || v === undefined ? "–" : v.toFixed(2) + " s" },
              ...series.map(([label, colour]) => ({ label, stroke: colour, width: 1.5,
                                                    value: (u, v) => v === null || v === undefined ? "–" : v.toFixed(2) }))],
-    cursor: { drag: { x: false, y: false }, sync: { key: "mien-results" } },
+    // Drag across a plot to zoom every plot to that stretch of time; double-click to see it all.
+    cursor: { drag: { x: true, y: false, setScale: true }, sync: { key: "mien-results" } },
+    hooks: { setScale: [shareZoom] },
   };
   const data = personSeries(series.map(([label, , column]) => column || label));
   const made = new uPlot(options, data, target);
   made.times = data[0];
   made.playhead = element("div", undefined, "playhead");
   made.over.append(made.playhead);
-  made.over.addEventListener("click", () => seek(made.posToVal(made.cursor.left, "x")));  // click a plot to seek
+  // A click moves the video there; the end of a drag (a zoom) does not.
+  let pressedAt = null;
+  made.over.addEventListener("mousedown", (event) => { pressedAt = event.clientX; });
+  made.over.addEventListener("click", (event) => {
+    if (pressedAt === null || Math.abs(event.clientX - pressedAt) <= 3) seek(made.posToVal(made.cursor.left, "x"));
+  });
   return made;
 }
 
