@@ -43,8 +43,8 @@ def frame_columns(frames_file: Path, start: float | None = None, end: float | No
     """One entry per row (a face in a frame) of the rows with ``start <= timestamp <= end``
     (seconds; either may be None): ``timestamp``, ``frame``, ``face_id``, ``emotion``, ``box``
     ([x, y, w, h] px), ``series`` {valence, arousal, pspi, each expression's probability, each
-    AU's intensity 0-5, head yaw/pitch/roll and gaze yaw/pitch in degrees: a list each}, and with ``landmarks`` ``landmarks`` (68 [x, y] pairs
-    flattened, px). Values that were not measured (no face in the frame) are null. Rounded to
+    AU's intensity 0-5, head yaw/pitch/roll and gaze yaw/pitch in degrees: a list each}, and
+    with ``landmarks`` ``landmarks`` (68 [x, y] pairs flattened, px). Values that were not measured (no face in the frame) are null. Rounded to
     what a screen shows: pixels to 0.1, the rest to 0.001."""
     present = set(pq.read_schema(frames_file).names)
     wanted = ["frame", "timestamp", "face_id", "emotion", *BOX, *(c for c in SERIES if c in present)]
