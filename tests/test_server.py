@@ -4,10 +4,12 @@ events, delete, one image analysed at once, read-only SQL, and the token rule.""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -425,8 +427,9 @@ def test_serve_refuses_limits_that_make_no_sense(tmp_path):
     assert not (tmp_path / "d").exists()
 
 
-def test_serve_flags_set_the_limits_of_a_real_server(media, tmp_path):
-    """`mien serve` on loopback with small limits: each flag reaches the service it starts."""
+@contextlib.contextmanager
+def real_server(tmp_path: Path, *flags: str) -> Iterator[str]:
+    """A real `mien serve` on a free loopback port with ``flags``, ready; yields its host:port."""
     import os
     import signal
     import socket
@@ -434,16 +437,13 @@ def test_serve_flags_set_the_limits_of_a_real_server(media, tmp_path):
     import sys
 
     import httpx
-    from PIL import Image
-    from websockets.sync.client import connect
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with open(tmp_path / "server.log", "wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "mien.cli", "serve", "--port", str(port), "--data", str(tmp_path / "d"),
-                                   "--max-upload-mb", "1", "--max-data-gb", "0.00001", "--max-live", "1", "--live-fps", "2"],
-                                  stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)  # fmt: skip
+                                   *flags], stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)  # fmt: skip
     url = f"127.0.0.1:{port}"
     try:
         give_up = time.monotonic() + 120
@@ -454,6 +454,20 @@ def test_serve_flags_set_the_limits_of_a_real_server(media, tmp_path):
             except httpx.TransportError:
                 assert time.monotonic() < give_up and server.poll() is None, (tmp_path / "server.log").read_text()
                 time.sleep(0.1)
+        yield url
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def test_serve_flags_set_the_limits_of_a_real_server(media, tmp_path):
+    """`mien serve` on loopback with small limits: each flag reaches the service it starts."""
+    import httpx
+    from PIL import Image
+    from websockets.sync.client import connect
+
+    flags = ("--max-upload-mb", "1", "--max-data-gb", "0.00001", "--max-live", "1", "--live-fps", "2")
+    with real_server(tmp_path, *flags) as url:
         big = Path(media("face_video")).read_bytes()  # 1.6 MB
         assert len(big) > 1 << 20 and httpx.post(f"http://{url}/uploads", content=big).status_code == 413
         full = httpx.post(f"http://{url}/uploads", content=Path(media("happy")).read_bytes())  # the 10 kB cap is passed
@@ -472,6 +486,20 @@ def test_serve_flags_set_the_limits_of_a_real_server(media, tmp_path):
             answers = [json.loads(first.recv(timeout=60)) for _ in range(5)]
             assert [a["status"] for a in answers if a["type"] == "error"] and {a["type"] for a in answers} <= {"frame", "error"}
             assert all(a["status"] == 429 for a in answers if a["type"] == "error")
-    finally:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
+
+
+def test_serve_job_and_upload_lifetime_flags_reach_a_real_server(media, tmp_path):
+    """--max-jobs: one job waiting or running, the next refused with 429; --upload-ttl-hours: an
+    upload no job uses is removed once it is older (here 1.8 s), the job's upload is kept."""
+    import httpx
+
+    with real_server(tmp_path, "--max-jobs", "1", "--workers", "1", "--upload-ttl-hours", "0.0005") as url:
+        video = httpx.post(f"http://{url}/uploads", content=Path(media("single_face_video")).read_bytes()).json()["id"]
+        assert httpx.post(f"http://{url}/jobs", json={"upload": video}).status_code == 201
+        second = httpx.post(f"http://{url}/jobs", json={"upload": video})  # the first is still loading models
+        assert second.status_code == 429 and "1 jobs are already waiting or running" in second.json()["detail"]
+        unused = httpx.post(f"http://{url}/uploads", content=Path(media("happy")).read_bytes()).json()["id"]
+        time.sleep(2.5)
+        later = httpx.post(f"http://{url}/uploads", content=Path(media("anger")).read_bytes()).json()["id"]
+        assert [u["id"] for u in httpx.get(f"http://{url}/uploads").json()] == [video, later]
+        assert unused not in {p.stem for p in (tmp_path / "d" / "uploads").iterdir()}
