@@ -381,6 +381,17 @@ def test_uploads_arriving_together_cannot_pass_the_cap_together(media, tmp_path)
     assert folder_bytes(tmp_path) <= cap and not files_under(tmp_path / "tmp")
 
 
+def test_a_restart_removes_what_uploads_cut_short_left_behind(tmp_path):
+    """A service stopped mid-upload leaves its temporary file; the next start removes it (the
+    cap counts uploads in progress by their reservations, not by these files)."""
+    (tmp_path / "tmp").mkdir()
+    cut_short = tmp_path / "tmp" / ".0123456789abcdef.part"
+    cut_short.write_bytes(b"half an upload" * 1000)
+    with TestClient(create_app(tmp_path)) as client:
+        assert client.get("/health").status_code == 200
+        assert not cut_short.exists()
+
+
 def test_no_endpoint_reaches_a_path_outside_the_data_folder_or_inside_it_by_name(client, data):
     before = {p: p.stat().st_mtime_ns for p in files_under(data) if "sqlite" not in p.name}
     for method, path in (("GET", "/jobs/..%2F..%2Fetc%2Fpasswd"), ("GET", "/jobs/..%2Fserver.sqlite/results"),

@@ -102,6 +102,7 @@ def create_app(data: Path, token: str | None = None, *, concurrent_jobs: int = 1
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        uploads.remove_unfinished(data / "tmp")
         state["jobs"] = Jobs(data, concurrent_jobs)  # resumes what a dead service left unfinished
         state["jobs"].sweep_uploads(upload_ttl_s)
         try:

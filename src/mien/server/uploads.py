@@ -47,6 +47,14 @@ def connect(data: Path) -> sqlite3.Connection:
     return db
 
 
+def remove_unfinished(folder: Path) -> None:
+    """At start: files a stopped service left in the uploads' ``tmp/`` folder (uploads cut short,
+    images of /analyze), which no reservation counts any more."""
+    for leftover in folder.glob("*") if folder.is_dir() else ():
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)
+
+
 def declared_size(request: Request) -> int | None:
     """The body's size as the client declares it (Content-Length), if it does."""
     declared = request.headers.get("content-length")
