@@ -124,3 +124,24 @@ def test_training_shows_a_bar_per_epoch_on_a_terminal(media, tmp_path):
                                  "--epochs", "1", "--input-size", "64", "--batch-size", "2", "--threads", "1")  # fmt: skip
     assert code == 0, screen
     assert "epoch 1/1" in screen and "━" in screen and "wrote " in screen
+
+
+def test_dataset_mode_reports_crops_done_as_it_goes_and_each_after_its_rows(media, tmp_path):
+    """Crops' rows are handed on in batches, yet the inputs count moves during the run (a bar of
+    200 crops does not sit at 0/200 until the end), and no crop is reported done before its row
+    has been handed to the writer."""
+    from PIL import Image
+
+    import mien
+
+    face = Image.open(media("happy")).convert("L").crop((110, 130, 400, 420)).resize((48, 48))
+    for i in range(200):
+        face.save(tmp_path / f"{i:03d}.png")
+    written: list[int] = []
+    rows_when_reported: list[int] = []
+    with mien.Analyzer(faces_are_crops=True) as analyzer:
+        analyzer.run([str(tmp_path)], on_batch=lambda batch: written.append(batch.num_rows),
+                     on_outcome=lambda outcome: rows_when_reported.append(sum(written)))  # fmt: skip
+    assert sum(written) == 200 and len(rows_when_reported) == 200
+    assert rows_when_reported[0] < 100  # the first crops are reported long before the last
+    assert all(rows >= k + 1 for k, rows in enumerate(rows_when_reported))  # each after its row
