@@ -131,10 +131,7 @@ class FaceGeometry:
 
     def __init__(self, task_path: str):
         self.canonical = CanonicalFace.from_bundle(task_path)
-        self._similarity = WeightedSimilarity(self.canonical.points, self.canonical.weights)
-
-    def _fit(self, points: np.ndarray) -> np.ndarray:
-        return self._similarity.fit(points)
+        self._fit = WeightedSimilarity(self.canonical.points, self.canonical.weights).fit
 
     def transform(self, landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
         """(478, 3) landmarks in pixels (z in the x scale) of a width x height image -> (4, 4).

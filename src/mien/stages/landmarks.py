@@ -314,11 +314,7 @@ class FaceLandmarker:
         faces = self._fit_framed_crop(framed)
         if len(faces):
             return _one_face_back(faces, 0, zoom, -pad, -pad)
-        self.start(still=True)
-        faces = self(frame)
-        if len(faces) == 0:
-            return faces
-        return _one_face_back(faces, int(np.argmax(faces.boxes[:, 2] * faces.boxes[:, 3])), 1.0, 0, 0)
+        return self._largest_face_as_still(frame)
 
     def _fit_framed_crop(self, image: np.ndarray) -> Faces:
         """The largest face of a framed crop, from the bundle's networks run directly: what the
@@ -329,8 +325,8 @@ class FaceLandmarker:
                 self._networks, self._geometry = FaceNetworks(self.task_path), FaceGeometry(self.task_path)
             except ImportError:  # no LiteRT wheel for this platform (Intel macOS): MediaPipe's graph
                 self._networks = False
-        if self._networks is False:
-            return self._fit_framed_crop_with_graph(image)
+        if self._networks is False:  # MediaPipe's IMAGE-mode graph: the same faces, slower
+            return self._largest_face_as_still(Frame("", 0, 0.0, image), search_small_faces=False)
         fitted = []
         for detection in self._networks.detect(image, self.min_confidence)[: self.max_faces]:
             landmarks, presence = self._networks.mesh(image, detection.region())
@@ -346,10 +342,10 @@ class FaceLandmarker:
                      transforms=self._geometry.transform(landmarks[0], image.shape[1], image.shape[0])[None],
                      boxes=boxes[[largest]])  # fmt: skip
 
-    def _fit_framed_crop_with_graph(self, image: np.ndarray) -> Faces:
-        """_fit_framed_crop through MediaPipe's IMAGE-mode graph: the same faces, slower."""
+    def _largest_face_as_still(self, frame: Frame, search_small_faces: bool = True) -> Faces:
+        """The largest face MediaPipe's IMAGE-mode graph finds in ``frame`` (none: empty Faces)."""
         self.start(still=True)
-        faces = self(Frame("", 0, 0.0, image), search_small_faces=False)
+        faces = self(frame, search_small_faces=search_small_faces)
         if len(faces) == 0:
             return faces
         return _one_face_back(faces, int(np.argmax(faces.boxes[:, 2] * faces.boxes[:, 3])), 1.0, 0, 0)
