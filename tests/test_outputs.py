@@ -78,6 +78,25 @@ def test_summarize_annotate_and_report_never_write_over_their_inputs_or_an_exist
     assert len(pd.read_csv(existing)) == 1  # the one person's summary
 
 
+def test_summarize_annotate_and_report_say_in_one_line_what_is_wrong_with_their_files(media, tmp_path):
+    """An output mien cannot write, and a table that is not mien's per-frame results (here a
+    summary), each end in one line naming the file, never 'a bug in mien'."""
+    video, results, summary = tmp_path / "clip.mp4", tmp_path / "clip.parquet", tmp_path / "summary.csv"
+    shutil.copy(media("single_face_video"), video)
+    assert mien("analyze", str(video), "-o", str(results)).returncode == 0
+    assert mien("summarize", str(results), "-o", str(summary)).returncode == 0
+    for command in (("summarize", str(results), "-o", "/proc/summary.csv"), ("report", str(results), "-o", "/proc/r.html"),
+                    ("annotate", str(video), "--results", str(results), "-o", "/proc/a.mp4")):  # fmt: skip
+        refused = mien(*command)
+        assert refused.returncode == 2 and "-o /proc/" in refused.stderr and "cannot write in /proc" in refused.stderr
+    for command in (("report", str(summary), "-o", str(tmp_path / "r.html")),
+                    ("annotate", str(video), "--results", str(summary), "-o", str(tmp_path / "a.mp4"))):  # fmt: skip
+        wrong = mien(*command)
+        assert wrong.returncode == 1 and f"{summary}: not a mien results file" in wrong.stderr
+        assert "bug in mien" not in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r.html").exists() and not (tmp_path / "a.mp4").exists()
+
+
 def test_unknown_extensions_are_refused_unless_format_says(media, tmp_path):
     refused = mien("analyze", media("happy"), "-o", str(tmp_path / "res.xlsx"))
     assert refused.returncode == 2

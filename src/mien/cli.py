@@ -28,13 +28,16 @@ def _refuse(*problems: str | None) -> None:
         raise typer.Exit(2)
 
 
-def _refuse_outputs(outputs: list[Path | None], inputs: list[Path | str], force: bool) -> None:
-    """Stop (exit 2, one line) before any work where an output would overwrite one of the inputs,
-    or an existing file without --force."""
+def _refuse_outputs(outputs: dict[str, Path | None], inputs: list[Path | str], force: bool) -> None:
+    """Stop (exit 2, one line each) before any work where an output (by its option) cannot be
+    written there, would overwrite one of the inputs, or an existing file without --force."""
+    from mien.checks import writable_file
     from mien.io.outputs import OutputRefused, check_outputs
 
+    named = {option: path for option, path in outputs.items() if path is not None}
+    _refuse(*(writable_file(option, path) for option, path in named.items()))
     try:
-        check_outputs([o for o in outputs if o is not None], [str(i) for i in inputs if i is not None], force)
+        check_outputs(list(named.values()), [str(i) for i in inputs if i is not None], force)
     except OutputRefused as refused:
         _refuse(str(refused))
 
@@ -245,7 +248,7 @@ def summarize(
     if not results.is_file():
         _say(f"mien: error: {results}: no such file")
         raise typer.Exit(1)
-    _refuse_outputs([output, events], [results], force)
+    _refuse_outputs({"-o": output, "--events": events}, [results], force)
     with _clear_errors():
         try:
             result = read(results)
@@ -427,7 +430,7 @@ def annotate_video(
             raise ValueError(f"{video}: no such file")
         if results is not None and not results.is_file():
             raise ValueError(f"{results}: no such file")
-    _refuse_outputs([output], [video, results], force)
+    _refuse_outputs({"-o": output}, [video, results], force)
     with _clear_errors():
         drawn = annotate(video, output, results, [name.strip() for name in layers.split(",") if name.strip()], chosen_aus)
     if not quiet:
@@ -448,7 +451,7 @@ def report_html(
     with _clear_errors():
         if not results.exists():
             raise ValueError(f"{results}: no such file or folder")
-    _refuse_outputs([output], [results, video], force)
+    _refuse_outputs({"-o": output}, [results, video], force)
     with _clear_errors():
         try:
             written = write_report(results, output, video, title)

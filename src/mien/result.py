@@ -130,6 +130,17 @@ class Result:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
 
+KEY_COLUMNS = ("input", "frame", "timestamp", "face_id", "face_score")  # in every table mien analyze writes
+
+
+def check_results_columns(path: str | os.PathLike, names: list[str]) -> None:
+    """ValueError naming the file when its columns are not those of mien's per-frame results
+    (a summary, an events table, someone else's CSV)."""
+    missing = [name for name in KEY_COLUMNS if name not in names]
+    if missing:
+        raise ValueError(f"{path}: not a mien results file (no {', '.join(missing)} column)")
+
+
 def read(path: str | os.PathLike) -> Result:
     """Load a results file written by mien (Parquet, CSV or JSON lines) into a Result."""
     fmt = format_for(path)

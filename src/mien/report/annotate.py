@@ -59,7 +59,7 @@ class _Table:
     """A Result or a results file, read in batches of the columns asked for."""
 
     def __init__(self, results):
-        from mien.result import Result, read
+        from mien.result import Result, check_results_columns, read
 
         self.result: Result | None = None
         self.parquet: pq.ParquetFile | None = None
@@ -69,6 +69,8 @@ class _Table:
             self.parquet = pq.ParquetFile(results)
         else:
             self.result = read(results)  # CSV and JSON lines are read whole
+        if not isinstance(results, Result):
+            check_results_columns(results, self.names)
 
     @property
     def names(self) -> list[str]:

@@ -66,16 +66,18 @@ def write_report(results: str | os.PathLike, output: str | os.PathLike, video: s
 
 def read_rows(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
     """The report's columns of a results file, and its metadata (version, settings, models)."""
+    from mien.result import check_results_columns, read
+
     if path.suffix.lower() == ".parquet":
         file = pq.ParquetFile(path)
         names = file.schema_arrow.names
+        check_results_columns(path, names)
         extra = [n for n in names if n not in READ and n not in _MEASURE_COLUMNS]  # manifest metadata
         table = file.read(columns=[c for c in READ if c in names] + extra)
         raw = file.schema_arrow.metadata or {}
         return table.to_pandas(), {k.decode(): v.decode() for k, v in raw.items()}
-    from mien.result import read
-
     result = read(path)
+    check_results_columns(path, result.table.schema.names)
     return result.df, result._metadata()
 
 
