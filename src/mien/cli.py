@@ -257,14 +257,16 @@ def summarize(
             summary = result.summary(per=per)
         except (OSError, pd.errors.ParserError, KeyError) as error:
             raise ValueError(f"{results}: not a mien results file ({type(error).__name__}: {error})") from None
-    if events is not None:
-        write_table(result.events(), events, replace=force)
+    with _clear_errors():
+        if events is not None:
+            write_table(result.events(), events, replace=force)
+        if output is not None:
+            write_table(summary, output, replace=force)
     if output is None:
         from mien.summary_text import summary_text
 
         typer.echo(summary_text(summary))  # every column; -o writes them as a table
     else:
-        write_table(summary, output, replace=force)
         _say(f"wrote {output} ({len(summary)} rows)")
 
 
@@ -580,13 +582,14 @@ def _tracking(as_json: bool, quiet: bool):
 
 @contextmanager
 def _clear_errors():
-    """Bad data, model or settings: one line naming the input and the reason, exit code 1."""
+    """Bad data, model or settings, or a file that cannot be written (a full disk, another run
+    that published the same output first): one line naming the file and the reason, exit code 1."""
     from mien.errors import InputError
     from mien.models.registry import ModelNotFoundError
 
     try:
         yield
-    except (InputError, ModelNotFoundError, ValueError) as error:
+    except (InputError, ModelNotFoundError, ValueError, OSError) as error:
         _say(f"mien: error: {error}")
         raise typer.Exit(1) from None
 
