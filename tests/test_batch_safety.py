@@ -270,3 +270,23 @@ def test_a_catalog_of_the_earlier_format_is_refused_clearly(tmp_path):
         refused = mien(*command)
         assert refused.returncode == 1
         assert f"{tmp_path} was written by an earlier mien (catalog format 1); use a new --out folder" in refused.stderr
+
+
+def _open_catalog(folder: str) -> None:
+    from mien.batch.catalog import Catalog
+
+    Catalog(Path(folder)).close()
+
+
+def test_drivers_opening_a_new_folder_at_the_same_moment_all_get_in(tmp_path):
+    """Four drivers opening one new results folder at once, 30 times: SQLite answered some of
+    them 'database is locked' at once while another switched the catalog to WAL (a driver then
+    died as 'a bug in mien'); now each waits its turn."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("fork")) as pool:
+        for round_ in range(30):
+            folder = tmp_path / f"out{round_}"
+            for opened in [pool.submit(_open_catalog, str(folder)) for _ in range(4)]:
+                opened.result()  # raises what the driver met

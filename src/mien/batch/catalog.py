@@ -57,6 +57,20 @@ JOINED = """SELECT i.path, a.status, i.metadata, a.frames, a.rows, a.events, a.s
 IN_ORDER = " ORDER BY i.path"
 
 
+def _write_ahead_logging(db: sqlite3.Connection, wait_s: float = 60.0) -> None:
+    """Switch the catalog to WAL. Two drivers opening a new folder at the same moment can find it
+    locked, and SQLite answers that at once instead of waiting: try again for up to ``wait_s``."""
+    give_up = time.monotonic() + wait_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > give_up:
+                raise
+            time.sleep(0.05)
+
+
 class SettingsMismatch(ValueError):
     pass
 
@@ -69,7 +83,7 @@ class Catalog:
         self.folder = folder
         # Autocommit mode: transactions are opened explicitly, always as BEGIN IMMEDIATE.
         self.db = sqlite3.connect(folder / CATALOG, timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        _write_ahead_logging(self.db)
         self.db.execute("PRAGMA busy_timeout=60000")
         with self.writing():
             _refuse_old_format(self.db, folder)
