@@ -21,6 +21,7 @@ from mien.stages.boxes import box_iou, boxes_from_landmarks
 from mien.stages.face_geometry import VERTICAL_FOV_DEG, FaceGeometry
 from mien.stages.face_networks import FaceNetworks
 from mien.stages.landmarker_results import LandmarkerArrays, landmarker_arrays
+from mien.stages.video_landmarker import VideoLandmarker
 
 
 def _tasks():
@@ -44,6 +45,9 @@ def _srgb(image: np.ndarray):
 CROP_BORDER = 0.5
 CROP_MIN_SIDE = 256
 
+
+# The scoring detector's threshold: low, because it gives weak faces a score rather than filtering.
+SCORING_CONFIDENCE = 0.05
 
 # Tiles smaller than this hold faces below ~40 px, too small to measure anything useful.
 SMALLEST_TILE = 160
@@ -150,6 +154,7 @@ class FaceLandmarker:
         self._detector = None
         self._still = True
         self._looking_for = max_faces
+        self._seen = 1  # faces the latest scoring detection saw, within max_faces (at least one)
         self._quiet_next = True
         self._last_detections = np.zeros((0, 4), np.float32)
         self._last_scores = np.zeros(0, np.float32)
@@ -157,6 +162,10 @@ class FaceLandmarker:
         # Dataset mode's direct path, made on first use (False: LiteRT is missing on this platform).
         self._networks: FaceNetworks | bool | None = None
         self._geometry: FaceGeometry | None = None
+        # Video's direct path (stages/video_landmarker.py), made on first use and kept for later
+        # videos; None while the input is not a video or LiteRT is missing.
+        self._video: VideoLandmarker | None = None
+        self._video_kept: VideoLandmarker | bool | None = None
         # Faces the detector saw in the latest frame beyond ``max_faces``: not analysed, but counted
         # so that a cap is never silent.
         self.beyond_limit = 0
@@ -168,6 +177,14 @@ class FaceLandmarker:
             return  # stills are independent: one IMAGE-mode landmarker serves them all
         self.close()
         self._still = still
+        self._last_detections = np.zeros((0, 4), np.float32)
+        self._last_scores = np.zeros(0, np.float32)
+        self._last_ms = -1
+        if not still and self._video_networks() is not None:
+            self._video = self._video_kept
+            self._video.reset()
+            self._looking_for = 0  # known after the first scoring detection
+            return
         BaseOptions, vision = _tasks()
         mode = vision.RunningMode.IMAGE if still else vision.RunningMode.VIDEO
         with native_stderr_silenced():
@@ -175,13 +192,19 @@ class FaceLandmarker:
                 vision.FaceDetectorOptions(
                     base_options=BaseOptions(model_asset_buffer=self._detector_model),
                     running_mode=mode,
-                    min_detection_confidence=0.05,  # low: we want a score for weak faces, not a filter
+                    min_detection_confidence=SCORING_CONFIDENCE,
                 )
             )
         self._build_landmarker(self.max_faces if still else 0)
-        self._last_detections = np.zeros((0, 4), np.float32)
-        self._last_scores = np.zeros(0, np.float32)
-        self._last_ms = -1
+
+    def _video_networks(self) -> VideoLandmarker | None:
+        """The direct video path, made once; None where LiteRT is missing (MediaPipe's graph then)."""
+        if self._video_kept is None:
+            try:
+                self._video_kept = VideoLandmarker(self.task_path, self.min_confidence)
+            except ImportError:  # no LiteRT wheel for this platform (Intel macOS)
+                self._video_kept = False
+        return self._video_kept or None
 
     @uninterruptible
     def _build_landmarker(self, faces: int) -> None:
@@ -212,11 +235,12 @@ class FaceLandmarker:
 
     @uninterruptible
     def close(self) -> None:
+        """End this input's MediaPipe tasks (the video path's networks are kept for the next)."""
         for task in (self._landmarker, self._detector):
             if task is not None:
                 with native_stderr_silenced():  # LiteRT logs its teardown
                     task.close()
-        self._landmarker = self._detector = None
+        self._landmarker = self._detector = self._video = None
 
     def _timestamp_ms(self, frame: Frame) -> int:
         # VIDEO mode needs strictly increasing integer milliseconds; equal or jittered pts happen.
@@ -225,18 +249,18 @@ class FaceLandmarker:
         return ms
 
     def __call__(self, frame: Frame, search_small_faces: bool = True) -> Faces:
-        if self._detector is None:
+        if self._detector is None and self._video is None:
             self.start(still=True)
         height, width = frame.image.shape[:2]
+        if self._video is not None:
+            return self._video_faces(frame)
         image = _srgb(frame.image)
         ms = None if self._still else self._timestamp_ms(frame)
         if ms is None or frame.index % self.score_every == 0 or self._landmarker is None:
             self._detect(image, ms)
-            detected = int((self._last_scores >= self.min_confidence).sum())
-            self.beyond_limit = max(0, detected - self.max_faces)
-            seen = min(self.max_faces, max(1, detected))
-            if seen > self._looking_for:
-                self._build_landmarker(seen)
+            self._count_detected()
+            if self._looking_for_more():
+                self._build_landmarker(self._seen)
         with native_stderr_silenced(self._quiet_next):
             found = landmarker_arrays(self._landmarker, image, ms)
         # The blendshape graph first runs (and logs) on the first frame with a face.
@@ -245,6 +269,35 @@ class FaceLandmarker:
         faces.scores = self._scores_for(faces.boxes)
         if ms is None and search_small_faces and len(faces) < self.max_faces:
             faces = self._add_small_faces(frame.image, faces)
+        return faces
+
+    def _count_detected(self) -> None:
+        """After a scoring detection: faces beyond max_faces, and how many to look for."""
+        detected = int((self._last_scores >= self.min_confidence).sum())
+        self.beyond_limit = max(0, detected - self.max_faces)
+        self._seen = min(self.max_faces, max(1, detected))
+
+    def _looking_for_more(self) -> bool:
+        return self._seen > self._looking_for
+
+    def _video_faces(self, frame: Frame) -> Faces:
+        """A video frame through the bundle's networks (stages/video_landmarker.py): MediaPipe's
+        VIDEO-mode results, the faces fitted on every core."""
+        ms = self._timestamp_ms(frame)
+        if frame.index % self.score_every == 0 or self._looking_for == 0:
+            found = self._video.networks.detect(frame.image, SCORING_CONFIDENCE)
+            self._last_detections = np.array([(*d.box[:2], *(d.box[2:] - d.box[:2])) for d in found],
+                                             np.float32).reshape(-1, 4)  # fmt: skip
+            self._last_scores = np.array([d.score for d in found], np.float32)
+            self._count_detected()
+            if self._looking_for_more():
+                # MediaPipe's graph was rebuilt for more faces here: tracking started afresh.
+                self._video.reset()
+                self._looking_for = self._seen
+        landmarks, blendshapes, transforms = self._video(frame.image, ms / 1000.0, self._looking_for)
+        faces = Faces(scores=np.zeros(len(landmarks), np.float32), landmarks=landmarks, blendshapes=blendshapes,
+                      transforms=transforms.astype(np.float32), boxes=boxes_from_landmarks(landmarks))  # fmt: skip
+        faces.scores = self._scores_for(faces.boxes)
         return faces
 
     def _add_small_faces(self, image: np.ndarray, faces: Faces) -> Faces:
