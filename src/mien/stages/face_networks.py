@@ -1,12 +1,14 @@
 """The Face Landmarker bundle's three networks run directly with LiteRT, without MediaPipe's graph.
 
 MediaPipe's IMAGE-mode graph costs ~15 ms a face crop, most of it around the networks, which need
-~7 ms together. Dataset mode (one face per image) runs them itself: the BlazeFace detector on the
-whole image, the region of interest MediaPipe derives from its detection, the 478-point mesh
-network on that region and the blendshape network on 146 of the points. Each step reproduces
-MediaPipe's (the same warps, anchors, weighted suppression, rotation and 1.5x square region), so
-the results agree with the MediaPipe path to a fraction of a pixel (tests/test_crop_landmarker.py);
-the pose matrix comes from stages/face_geometry.py.
+~7 ms together, and its VIDEO-mode graph fits a frame's faces one after another on one core.
+Dataset mode (one face per image) and video (stages/video_landmarker.py) run them here: the
+BlazeFace detector on the whole image, the region of interest MediaPipe derives from its
+detection, the 478-point mesh network on that region and the blendshape network on 146 of the
+points. Each step reproduces MediaPipe's (the same warps, anchors, weighted suppression, rotation
+and 1.5x square region), so the results agree with the MediaPipe path to a fraction of a pixel
+(tests/test_crop_landmarker.py, tests/test_video_landmarker.py); the pose matrix comes from
+stages/face_geometry.py.
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 """Faces, 478-point mesh, blendshapes and pose matrix: MediaPipe Face Landmarker, plus a face score.
 
+Stills go through MediaPipe's own IMAGE-mode graph. Video frames and dataset-mode crops go
+through the bundle's networks run directly (stages/video_landmarker.py, stages/face_networks.py),
+which give MediaPipe's results and fit a frame's faces on every core; where LiteRT is missing
+(no wheel for the platform) video falls back to MediaPipe's VIDEO-mode graph.
+
 The Face Landmarker does not report how sure it is that a face is there, so the BlazeFace detector
 from the same bundle scores faces: on every still image, and on video every ``score_every`` frames,
 10 by default (a face keeps the score of the latest detection it overlapped most, 0 if the detector
@@ -139,8 +144,10 @@ class FaceLandmarker:
 
     On video, MediaPipe runs its detector on every frame while it tracks fewer faces than it was
     told to look for, which costs a third of the speed when one person is filmed. So the
-    landmarker starts looking for as many faces as the scoring detector sees (at least one) and is
-    rebuilt for more, up to ``max_faces``, when the detector sees more faces than are tracked.
+    landmarker starts looking for as many faces as the scoring detector sees (at least one) and
+    looks for more, up to ``max_faces``, when the detector sees more faces than are tracked (the
+    MediaPipe graph is rebuilt then; the direct path starts its tracking afresh, as a rebuilt
+    graph would).
     """
 
     def __init__(self, task_path: str, max_faces: int = 8, score_every: int = 10,
