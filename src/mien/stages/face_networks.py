@@ -89,6 +89,22 @@ class Detection:
         return Region((x0 + x1) / 2, (y0 + y1) / 2, ROI_SCALE * max(x1 - x0, y1 - y0), float(angle))
 
 
+class _Network:
+    """One LiteRT interpreter, its tensors' indices looked up once (asking for them on every run
+    cost ~50 us with the GIL held, three runs a face)."""
+
+    def __init__(self, interpreter):
+        interpreter.allocate_tensors()
+        self._interpreter = interpreter
+        self._input = interpreter.get_input_details()[0]["index"]
+        self._outputs = [output["index"] for output in interpreter.get_output_details()]
+
+    def __call__(self, tensor: np.ndarray) -> list[np.ndarray]:
+        self._interpreter.set_tensor(self._input, tensor)
+        self._interpreter.invoke()
+        return [self._interpreter.get_tensor(index) for index in self._outputs]
+
+
 class FaceNetworks:
     """Detector, mesh and blendshape networks of one Face Landmarker bundle (one thread at a time)."""
 
@@ -97,16 +113,8 @@ class FaceNetworks:
 
         with zipfile.ZipFile(task_path) as bundle, native_stderr_silenced():  # LiteRT logs its setup
             self._detector, self._mesh, self._blendshapes = (
-                Interpreter(model_content=bundle.read(name), num_threads=threads)
+                _Network(Interpreter(model_content=bundle.read(name), num_threads=threads))
                 for name in ("face_detector.tflite", "face_landmarks_detector.tflite", "face_blendshapes.tflite"))  # fmt: skip
-            for network in (self._detector, self._mesh, self._blendshapes):
-                network.allocate_tensors()
-
-    @staticmethod
-    def _run(network, tensor: np.ndarray) -> list[np.ndarray]:
-        network.set_tensor(network.get_input_details()[0]["index"], tensor)
-        network.invoke()
-        return [network.get_tensor(output["index"]) for output in network.get_output_details()]
 
     def detect(self, image: np.ndarray, min_score: float) -> list[Detection]:
         """The faces of an RGB image scoring at least ``min_score``, most confident first."""
@@ -114,7 +122,7 @@ class FaceNetworks:
         height, width = image.shape[:2]
         whole = Region(width / 2, height / 2, max(width, height), 0.0)
         view = whole.crop(image, DETECTOR_SIDE, cv2.BORDER_CONSTANT)
-        regressors, logits = self._run(self._detector, (view.astype(np.float32) / 127.5 - 1.0)[None])
+        regressors, logits = self._detector((view.astype(np.float32) / 127.5 - 1.0)[None])
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0].astype(np.float64), -100.0, 100.0)))
         confident = np.flatnonzero(scores >= min_score)
         confident = confident[np.argsort(-scores[confident], kind="stable")]
@@ -144,7 +152,7 @@ class FaceNetworks:
     def mesh(self, image: np.ndarray, region: Region) -> tuple[np.ndarray, float]:
         """(478, 3) landmarks in the image's pixels (z on the x scale) and the presence score."""
         view = region.crop(image, MESH_SIDE, cv2.BORDER_REPLICATE).astype(np.float32) / 255.0
-        points, presence, _ = self._run(self._mesh, view[None])
+        points, presence, _ = self._mesh(view[None])
         points = points.reshape(-1, 3)
         to_image = region.to_image(MESH_SIDE)
         landmarks = np.empty_like(points)
@@ -154,4 +162,4 @@ class FaceNetworks:
 
     def blendshapes(self, landmarks: np.ndarray) -> np.ndarray:
         """(52,) blendshape scores of one face's landmarks in pixels."""
-        return self._run(self._blendshapes, landmarks[BLENDSHAPE_POINTS, :2][None].astype(np.float32))[0]
+        return self._blendshapes(landmarks[BLENDSHAPE_POINTS, :2][None].astype(np.float32))[0]
