@@ -8,7 +8,9 @@ networks. This prints, on this machine, one thread each:
 - the mesh network (LiteRT, the bundle's `face_landmarks_detector.tflite`) per face at batch 1 and 8;
 - the expression model (ONNX Runtime) per crop at 2 crops (a face and its mirror) and at 16;
 - MediaPipe's VIDEO-mode Face Landmarker alone, frames decoded beforehand, on the two 1920×1080
-  clips of benchmarks/multiface.py: milliseconds a frame and the 8-to-1 ratio.
+  clips of benchmarks/multiface.py: milliseconds a frame and the 8-to-1 ratio;
+- mien's video landmarker (stages/video_landmarker.py: the same networks, MediaPipe's VIDEO-mode
+  steps, a frame's faces shared among one thread a core) on the same frames.
 """
 
 from __future__ import annotations
@@ -77,6 +79,25 @@ def bare_landmarker_ms(task_path: str, path: str, faces: int) -> float:
         landmarker.close()
 
 
+def mien_landmarker_ms(task_path: str, path: str, faces: int) -> float:
+    """mien's video landmarker alone on the same decoded frames (stages/video_landmarker.py)."""
+    from mien.io.video import read_video
+    from mien.stages.video_landmarker import VideoLandmarker
+
+    landmarker = VideoLandmarker(task_path)
+    frames = list(read_video(path))
+    try:
+        for frame in frames[:5]:
+            landmarker(frame.image, frame.timestamp, faces)
+        started = time.perf_counter()
+        for frame in frames[5:]:
+            found = landmarker(frame.image, frame.timestamp, faces)[0]
+            assert len(found) == faces, f"{len(found)} faces found, not {faces}"
+        return 1000 * (time.perf_counter() - started) / (len(frames) - 5)
+    finally:
+        landmarker.close()
+
+
 def main() -> None:
     from mien.pipeline import Models
 
@@ -92,13 +113,16 @@ def main() -> None:
         print(f"expression model, {crops} crops a run: {expression_model(models, crops, args.repeat):.2f} ms a crop")
     tiles = face_tiles(args.frames)
     with tempfile.TemporaryDirectory() as tmp:
-        ms = {}
+        landmarkers = {"MediaPipe landmarker": bare_landmarker_ms, "mien's video landmarker": mien_landmarker_ms}
+        ms = {name: {} for name in landmarkers}
         for faces in (1, 8):
             path = os.path.join(tmp, f"{faces}.mp4")
             write_clip(path, tiles, faces, args.frames)
-            ms[faces] = bare_landmarker_ms(task_path, path, faces)
-            print(f"MediaPipe landmarker alone, {faces} face(s) in a 1920x1080 frame: {ms[faces]:.1f} ms a frame")
-    print(f"MediaPipe landmarker alone, 8 faces / 1 face: {ms[8] / ms[1]:.2f}x")
+            for name, timed in landmarkers.items():
+                ms[name][faces] = timed(task_path, path, faces)
+                print(f"{name} alone, {faces} face(s) in a 1920x1080 frame: {ms[name][faces]:.1f} ms a frame")
+    for name, each in ms.items():
+        print(f"{name} alone, 8 faces / 1 face: {each[8] / each[1]:.2f}x")
 
 
 if __name__ == "__main__":
