@@ -75,13 +75,19 @@ def _non_maximum_suppression(boxes: np.ndarray, scores: np.ndarray, overlap: flo
     return [(boxes[i], float(scores[i])) for i in kept]
 
 
+def _unscored_faces(landmarks: np.ndarray, blendshapes: np.ndarray, transforms: np.ndarray) -> Faces:
+    """Faces from landmarks in pixels, their boxes around the landmarks; scores 0 until the
+    scoring detector's are given."""
+    return Faces(scores=np.zeros(len(landmarks), np.float32), landmarks=landmarks, blendshapes=blendshapes,
+                 transforms=transforms, boxes=boxes_from_landmarks(landmarks))  # fmt: skip
+
+
 def _faces_from_result(found: LandmarkerArrays, width: int, height: int) -> Faces:
     """The landmarker's arrays (normalised coordinates) -> Faces in pixels."""
     if len(found.landmarks) == 0:
         return Faces.empty()
     landmarks = found.landmarks * np.array([width, height, width], np.float32)
-    return Faces(scores=np.zeros(len(landmarks), np.float32), landmarks=landmarks, blendshapes=found.blendshapes,
-                 transforms=found.transforms, boxes=boxes_from_landmarks(landmarks))  # fmt: skip
+    return _unscored_faces(landmarks, found.blendshapes, found.transforms)
 
 
 def _enlarged(image: np.ndarray) -> tuple[np.ndarray, float]:
@@ -258,9 +264,9 @@ class FaceLandmarker:
     def __call__(self, frame: Frame, search_small_faces: bool = True) -> Faces:
         if self._detector is None and self._video is None:
             self.start(still=True)
-        height, width = frame.image.shape[:2]
         if self._video is not None:
             return self._video_faces(frame)
+        height, width = frame.image.shape[:2]
         image = _srgb(frame.image)
         ms = None if self._still else self._timestamp_ms(frame)
         if ms is None or frame.index % self.score_every == 0 or self._landmarker is None:
@@ -301,9 +307,7 @@ class FaceLandmarker:
                 # MediaPipe's graph was rebuilt for more faces here: tracking started afresh.
                 self._video.reset()
                 self._looking_for = self._seen
-        landmarks, blendshapes, transforms = self._video(frame.image, ms / 1000.0, self._looking_for)
-        faces = Faces(scores=np.zeros(len(landmarks), np.float32), landmarks=landmarks, blendshapes=blendshapes,
-                      transforms=transforms.astype(np.float32), boxes=boxes_from_landmarks(landmarks))  # fmt: skip
+        faces = _unscored_faces(*self._video(frame.image, ms / 1000.0, self._looking_for))
         faces.scores = self._scores_for(faces.boxes)
         return faces
 

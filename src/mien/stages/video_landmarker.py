@@ -147,7 +147,7 @@ class VideoLandmarker:
                 landmarks = self._smoother(seconds, fitted[0][0])
                 fitted = [(landmarks, *self._measured(self.networks, landmarks, image))]
         if not fitted:
-            return np.zeros((0, 478, 3), np.float32), np.zeros((0, 52), np.float32), np.zeros((0, 4, 4))
+            return np.zeros((0, 478, 3), np.float32), np.zeros((0, 52), np.float32), np.zeros((0, 4, 4), np.float32)
         landmarks, blendshapes, transforms = (np.stack(column) for column in zip(*fitted))
         return landmarks, blendshapes, transforms
 
