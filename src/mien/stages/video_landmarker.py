@@ -155,30 +155,32 @@ class VideoLandmarker:
         """Each region's face (raw landmarks, blendshapes, matrix; the last two None unless
         ``measure``), the faces shared among the threads; faces not present are left out."""
         threads = min(len(self._networks), len(regions))
+        fitted: list = [None] * len(regions)
         if threads <= 1 or self._pool is None:
-            return [face for face in self._fit_share(self.networks, image, regions, measure) if face is not False]
-        shares = [self._pool.submit(self._fit_share, networks, image, regions[k::threads], measure)
-                  for k, networks in enumerate(self._networks[1:threads], start=1)]  # fmt: skip
-        mine = self._fit_share(self.networks, image, regions[0::threads], measure)
-        done = [mine] + [share.result() for share in shares]
-        # Back in the regions' order: share k holds regions k, k + threads, ...
-        ordered = [None] * len(regions)
-        for k, faces in enumerate(done):
-            for j, face in enumerate(faces):
-                ordered[k + j * threads] = face
-        return [face for face in ordered if face is not False]
+            self._fit_next(self.networks, image, regions, measure, iter(range(len(regions))), fitted)
+        else:
+            # Each thread takes the next face as soon as it is free, rather than a fixed share:
+            # a thread the scheduler slows (the analysis thread competes for the cores) then
+            # fits fewer faces instead of keeping the others waiting at the end of the frame.
+            order = iter(range(len(regions)))  # next() on it is atomic under the GIL
+            helpers = [self._pool.submit(self._fit_next, networks, image, regions, measure, order, fitted)
+                       for networks in self._networks[1:threads]]  # fmt: skip
+            self._fit_next(self.networks, image, regions, measure, order, fitted)
+            for helper in helpers:
+                helper.result()
+        return [face for face in fitted if face is not False]
 
-    def _fit_share(self, networks: FaceNetworks, image: np.ndarray, regions: list[Region], measure: bool) -> list:
-        faces = []
-        for region in regions:
-            landmarks, presence = networks.mesh(image, region)
+    def _fit_next(self, networks: FaceNetworks, image: np.ndarray, regions: list[Region], measure: bool,
+                  order, fitted: list) -> None:  # fmt: skip
+        """Fit regions[k] for each k taken from ``order`` into fitted[k]; False where the face is lost."""
+        for k in order:
+            landmarks, presence = networks.mesh(image, regions[k])
             if presence < self.min_confidence:
-                faces.append(False)  # lost: keeps its place so the order can be restored
+                fitted[k] = False
             elif measure:
-                faces.append((landmarks, *self._measured(networks, landmarks, image)))
+                fitted[k] = (landmarks, *self._measured(networks, landmarks, image))
             else:
-                faces.append((landmarks, None, None))
-        return faces
+                fitted[k] = (landmarks, None, None)
 
     def _measured(self, networks: FaceNetworks, landmarks: np.ndarray, image: np.ndarray) -> tuple:
         return networks.blendshapes(landmarks), self._geometry.transform(landmarks, image.shape[1], image.shape[0])
