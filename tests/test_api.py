@@ -54,3 +54,23 @@ def test_one_colour_crop_per_face_serves_the_tracker_and_the_expression_model(an
     np.testing.assert_array_equal(grey_crops(faces.crops), pillow_grey)
     np.testing.assert_array_equal(crop_faces(frame.image, faces.landmarks), pillow_grey)
     assert pillow_grey.std(axis=(1, 2)).min() > 10  # faces, not flat patches
+
+
+def test_a_face_at_the_edge_of_the_picture_is_cut_with_its_edge_pixels_repeated(analyzer, media):
+    """Where a face's crop reaches past the picture (a face at the frame's edge), the missing part
+    repeats the edge pixels, exactly as if the picture had been larger with its edges drawn out,
+    never black or mirrored."""
+    frame = read_image(media("multi_face"))
+    faces = analyzer.perceive(frame)
+    image = frame.image
+    # Move the picture so that the first face sits in its top-left corner, partly outside.
+    x, y = faces.landmarks[0, :, 0].min(), faces.landmarks[0, :, 1].min()
+    dx, dy = int(x) + 25, int(y) + 20
+    cornered = np.ascontiguousarray(image[dy:, dx:])
+    moved = faces.landmarks[:1] - np.array([dx, dy, 0], np.float32)
+    margin = 200
+    drawn_out = np.pad(cornered, ((margin, margin), (margin, margin), (0, 0)), mode="edge")
+    near_edge = crop_faces(cornered, moved, grey=False)
+    expected = crop_faces(drawn_out, moved + np.array([margin, margin, 0], np.float32), grey=False)
+    np.testing.assert_array_equal(near_edge, expected)
+    assert (near_edge.reshape(-1, 3).max(axis=1) > 0).mean() > 0.95  # no black band
