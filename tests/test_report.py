@@ -12,6 +12,7 @@ import sys
 import av
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from matplotlib.figure import Figure
 from PIL import Image
@@ -22,7 +23,8 @@ from mien.batch.run import run_batch
 from mien.pipeline import Options
 from mien.report import html as report_html
 from mien.report.annotate import annotate
-from mien.report.layers import gaze_directions, head_axes
+from mien.report import frame_faces
+from mien.report.layers import draw_text, gaze_directions, head_axes
 from mien.report.plots import binned
 
 
@@ -77,6 +79,51 @@ def test_an_input_whose_audio_comes_first_keeps_it(media, tmp_path):
     written = annotate(source, tmp_path / "with_mp3.mp4", mien.analyze(source), layers=["box", "mesh"])
     assert written.audio_streams == 1 and _video_facts(written.path)["audio"] == 1
     assert written.frames == len(_video_facts(source)["times"])
+
+
+def _face_placed_at(face: frame_faces.FrameFaces, places: list[tuple[float, float]],
+                    zoom: float) -> frame_faces.FrameFaces:  # fmt: skip
+    """The one face of ``face`` enlarged ``zoom`` times and put with its box's corner at each of
+    ``places``: a frame of several people, each with events going on."""
+    n = len(places)
+    corners = np.array(places, np.float32)
+    shift = corners - face.boxes[0, :2] * zoom
+    boxes = np.c_[corners, np.repeat(face.boxes[:, 2:] * zoom, n, axis=0)]
+    return frame_faces.FrameFaces(
+        frame=face.frame, timestamp=face.timestamp, boxes=boxes, ids=np.arange(n), scores=np.repeat(face.scores, n),
+        points=face.points * zoom + shift[:, None, :], mesh=None, pose=np.repeat(face.pose, n, axis=0),
+        gaze=np.repeat(face.gaze, n, axis=0), emotions=np.repeat(face.emotions, n, axis=0),
+        aus=np.repeat(face.aus, n, axis=0), captions=[["sadness", "eyes closed", "pain"]] * n)  # fmt: skip
+
+
+def _overlap(a, b) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def test_text_in_a_crowded_frame_covers_no_other_face_and_no_other_text(face_video_result):
+    """Eight people in a 4x2 grid of a 1080p frame (a group session): each face's expression
+    label, id with captions, and AU panel lie inside the picture, over no other face and no other
+    text; a lone face keeps its AU panel beside it, right of it or, where the right has no room,
+    left."""
+    table = pa.Table.from_pandas(face_video_result.df, preserve_index=False)
+    face = next(f for f in frame_faces.frames_of(table.to_batches()) if len(f) == 1)
+    zoom = 300 / face.boxes[0, 2]  # faces 300 px wide in 480-px columns: no room beside them
+    grid = _face_placed_at(face, [(90 + 480 * (k % 4), 70 + 540 * (k // 4)) for k in range(8)], zoom)
+    image = np.zeros((1080, 1920, 3), np.uint8)
+    placed = draw_text(image, grid).placed
+    faces = [(x, y, x + w, y + h) for x, y, w, h in grid.boxes]
+    assert sorted({owner for owner, _ in placed}) == list(range(8)) and len(placed) == 3 * 8
+    for k, (owner, block) in enumerate(placed):
+        x0, y0, x1, y1 = block
+        assert 0 <= x0 < x1 <= 1920 and 0 <= y0 < y1 <= 1080
+        assert image[y0:y1, x0:x1].max() > 200  # something was written there
+        assert all(_overlap(block, other) == 0 for j, other in enumerate(faces) if j != owner), (owner, block)
+        assert all(_overlap(block, other) == 0 for _, other in placed[k + 1 :]), (owner, block)
+    for left, side in ((100, "right"), (1920 - 100 - 300, "left")):
+        alone = _face_placed_at(face, [(left, 300)], zoom)
+        panel = draw_text(np.zeros((1080, 1920, 3), np.uint8), alone).placed[-1][1]  # the AU panel: last
+        x, _, w, _ = alone.boxes[0]
+        assert panel[0] >= x + w if side == "right" else panel[2] <= x, (side, panel)
 
 
 def test_pose_axes_and_gaze_rays_point_the_documented_ways():

@@ -4,7 +4,9 @@ top expression, AU bars and event captions.
 Each layer draws every face of a frame into an RGB image in place, with OpenCV (anti-aliased,
 sub-pixel lines). Geometry is computed for all faces at once with numpy and drawn in one
 ``cv2.polylines`` call per layer; only text is drawn face by face (one string at a time is all a
-text renderer offers). Sizes follow the image's short side, so 360p and 4K look alike.
+text renderer offers), each block where report/placement.py finds room: beside its own face,
+over no other face and no other face's text, smaller in a crowded frame. Sizes follow the image's
+short side, so 360p and 4K look alike.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from mien.report.frame_faces import FrameFaces
 from mien.report.mesh import tesselation_edges
+from mien.report.placement import Layout
 from mien.calibration import load_table
 from mien.schema import AU_CODES, EMOTIONS, trust_mark
 
@@ -34,6 +37,7 @@ WHITE, BLACK = (255, 255, 255), (0, 0, 0)
 AXIS_COLOURS = ((230, 40, 40), (40, 200, 40), (40, 90, 255))  # head's right, up, forward
 GAZE_COLOUR = (255, 230, 0)
 
+MIN_UNIT = 0.75  # smaller text (a 0.29 font scale) is no longer legible
 _SHIFT = 4  # fixed-point bits for sub-pixel drawing
 _ONE = 1 << _SHIFT
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -54,7 +58,7 @@ class Style:
 
     @classmethod
     def for_image(cls, image: np.ndarray) -> Style:
-        return cls(unit=max(min(image.shape[:2]) / 360.0, 0.75))
+        return cls(unit=max(min(image.shape[:2]) / 360.0, MIN_UNIT))
 
     @property
     def line(self) -> int:
@@ -72,6 +76,11 @@ class Style:
     def row(self) -> int:  # height of one text line
         return round(13 * self.unit)
 
+    def scaled(self, scale: float) -> Style:
+        """The same style, ``scale`` times the size (text in a crowded frame), never below the
+        smallest legible size."""
+        return self if scale == 1 else Style(unit=max(self.unit * scale, MIN_UNIT))
+
 
 def draw(image: np.ndarray, faces: FrameFaces, layers: Sequence[str] = DEFAULT_LAYERS,
          aus: Sequence[str] = DEFAULT_AUS) -> np.ndarray:  # fmt: skip
@@ -87,13 +96,25 @@ def draw(image: np.ndarray, faces: FrameFaces, layers: Sequence[str] = DEFAULT_L
     for name in ("mesh", "landmarks", "box", "pose", "gaze"):
         if name in layers:
             _GEOMETRY[name](image, faces, style)
-    if "box" in layers or "events" in layers:
-        _draw_labels(image, faces, style, ids="box" in layers, captions="events" in layers)
-    if "expression" in layers:
-        _draw_expression(image, faces, style)
-    if "aus" in layers:
-        _draw_aus(image, faces, style, [AU_CODES.index(code) for code in aus], list(aus))
+    draw_text(image, faces, layers, aus)
     return image
+
+
+def draw_text(image: np.ndarray, faces: FrameFaces, layers: Sequence[str] = DEFAULT_LAYERS,
+              aus: Sequence[str] = DEFAULT_AUS) -> Layout:  # fmt: skip
+    """The text of ``layers`` (expression labels, ids and event captions, AU panels) drawn into
+    ``image``; returns where each block went (``Layout.placed``)."""
+    style = Style.for_image(image)
+    # Text is placed block after block so that none covers another face or its text: the
+    # expression labels first (the smallest and most read), the AU panels, the largest, last.
+    layout = Layout(image.shape, faces.boxes)
+    if "expression" in layers:
+        _draw_expression(image, faces, style, layout)
+    if ("box" in layers or "events" in layers) and len(faces):
+        _draw_labels(image, faces, style, layout, ids="box" in layers, captions="events" in layers)
+    if "aus" in layers:
+        _draw_aus(image, faces, style, layout, [AU_CODES.index(code) for code in aus], list(aus))
+    return layout
 
 
 def colours(ids: np.ndarray) -> np.ndarray:
@@ -208,12 +229,19 @@ _GEOMETRY = {"box": _draw_boxes, "landmarks": _draw_landmarks, "mesh": _draw_mes
              "gaze": _draw_gaze}  # fmt: skip
 
 
+def _text_size(text: str, style: Style) -> tuple[int, int]:
+    """Width and height of ``text`` on its filled box."""
+    (width, height), base = cv2.getTextSize(text, _FONT, style.font, style.text_line)
+    pad = max(1, round(2 * style.unit))
+    return width + 2 * pad, height + base + 2 * pad
+
+
 def _text(image: np.ndarray, text: str, x: float, y: float, style: Style, colour=WHITE,
           background=BLACK) -> tuple[int, int]:  # fmt: skip
     """Text with its top-left at (x, y) on a filled box, kept inside the image; returns its size."""
-    (width, height), base = cv2.getTextSize(text, _FONT, style.font, style.text_line)
+    (_, height), _ = cv2.getTextSize(text, _FONT, style.font, style.text_line)
     pad = max(1, round(2 * style.unit))
-    box_w, box_h = width + 2 * pad, height + base + 2 * pad
+    box_w, box_h = _text_size(text, style)
     x = int(np.clip(x, 0, max(image.shape[1] - box_w, 0)))
     y = int(np.clip(y, 0, max(image.shape[0] - box_h, 0)))
     if background is not None:
@@ -222,64 +250,110 @@ def _text(image: np.ndarray, text: str, x: float, y: float, style: Style, colour
     return box_w, box_h
 
 
-def _draw_labels(image: np.ndarray, faces: FrameFaces, style: Style, ids: bool, captions: bool) -> None:
-    """The face id and the captions of the events going on, stacked under the box (moved up
-    inside it where the box reaches the bottom of the picture)."""
-    row = style.row + 2 * max(1, round(2 * style.unit)) + 1
-    for box, face_id, colour, texts in zip(faces.boxes, faces.ids, colours(faces.ids), faces.captions):
-        if not np.isfinite(box).all():
+def _above_or_inside(box: np.ndarray, width: int, height: int) -> list[tuple[float, float]]:
+    """Over the face's box, left- or right-aligned; else inside its top."""
+    x0, y0, x1, _ = box
+    return [(x0, y0 - height - 2), (x1 - width, y0 - height - 2), (x0, y0)]
+
+
+def _below_or_inside(box: np.ndarray, width: int, height: int) -> list[tuple[float, float]]:
+    """Under the face's box; else inside its bottom; else over it."""
+    x0, y0, _, y1 = box
+    return [(x0, y1 + 1), (x0, y1 - height), (x0, y0 - height - 2)]
+
+
+def _label_lines(face_id: int, colour: np.ndarray, texts: list[str], ids: bool, captions: bool) -> list[tuple]:
+    """(text, ink, background) of the id line and the captions of the events going on."""
+    lines = [(f"id {face_id}" if face_id >= 0 else "new face", WHITE, tuple(int(c) for c in colour))] if ids else []
+    return lines + ([(text, BLACK, (255, 235, 120)) for text in texts] if captions else [])
+
+
+def _draw_labels(image: np.ndarray, faces: FrameFaces, style: Style, layout: Layout, ids: bool,
+                 captions: bool) -> None:  # fmt: skip
+    """The face id and the captions of the events going on, stacked under the box (inside it where
+    there is no room below)."""
+    people = zip(faces.boxes, faces.ids, colours(faces.ids), faces.captions)
+    for face, (box, face_id, colour, texts) in enumerate(people):
+        lines = _label_lines(face_id, colour, texts, ids, captions)
+        if not (lines and np.isfinite(box).all()):
             continue
-        lines = [(f"id {face_id}" if face_id >= 0 else "new face", WHITE, tuple(int(c) for c in colour))] if ids else []
-        lines += [(text, BLACK, (255, 235, 120)) for text in texts] if captions else []
-        y = min(box[1] + box[3] + 1, image.shape[0] - row * len(lines))
+
+        def size(scale: float, lines=lines) -> tuple[int, int]:
+            scaled = style.scaled(scale)
+            return max(_text_size(text, scaled)[0] for text, _, _ in lines), _label_row(scaled) * len(lines)
+
+        x, y, scale = layout.place(face, size, _below_or_inside)
+        scaled = style.scaled(scale)
         for text, ink, background in lines:
-            _text(image, text, box[0], y, style, ink, background)
-            y += row
+            _text(image, text, x, y, scaled, ink, background)
+            y += _label_row(scaled)
 
 
-def _draw_expression(image: np.ndarray, faces: FrameFaces, style: Style) -> None:
-    for box, probabilities in zip(faces.boxes, faces.emotions):
+def _label_row(style: Style) -> int:
+    return style.row + 2 * max(1, round(2 * style.unit)) + 1
+
+
+def _draw_expression(image: np.ndarray, faces: FrameFaces, style: Style, layout: Layout) -> None:
+    """The most probable expression over the face, with a bar under it filled to its probability."""
+    for face, (box, probabilities) in enumerate(zip(faces.boxes, faces.emotions)):
         if not (np.isfinite(box).all() and np.isfinite(probabilities).all()):
             continue
         top = int(np.argmax(probabilities))
-        bar = round(60 * style.unit)
-        height = round(4 * style.unit)
-        text_h = style.row + round(3 * style.unit)
-        x, y = box[0], box[1] - text_h - height - 2
-        width, _ = _text(image, f"{EMOTIONS[top]} {probabilities[top]:.0%}", x, y, style)
-        # The bar under the label: its filled part is the probability.
-        x0 = int(np.clip(x, 0, max(image.shape[1] - max(width, bar), 0)))
-        y0 = int(np.clip(y, 0, max(image.shape[0] - text_h - height, 0))) + text_h
-        cv2.rectangle(image, (x0, y0), (x0 + bar, y0 + height), (60, 60, 60), -1)
-        cv2.rectangle(image, (x0, y0), (x0 + round(bar * float(probabilities[top])), y0 + height), (255, 210, 0), -1)
+        text = f"{EMOTIONS[top]} {probabilities[top]:.0%}"
+
+        def size(scale: float, text=text) -> tuple[int, int]:
+            scaled = style.scaled(scale)
+            width, height = _text_size(text, scaled)
+            return max(width, round(60 * scaled.unit)), height + round(4 * scaled.unit)
+
+        x, y, scale = layout.place(face, size, _above_or_inside)
+        scaled = style.scaled(scale)
+        bar, height = round(60 * scaled.unit), round(4 * scaled.unit)
+        _, text_h = _text(image, text, x, y, scaled)
+        y0 = y + text_h
+        cv2.rectangle(image, (x, y0), (x + bar, y0 + height), (60, 60, 60), -1)
+        cv2.rectangle(image, (x, y0), (x + round(bar * float(probabilities[top])), y0 + height), (255, 210, 0), -1)
 
 
-def _draw_aus(image: np.ndarray, faces: FrameFaces, style: Style, columns: list[int], codes: list[str]) -> None:
+def _beside_or_inside(box: np.ndarray, width: int, height: int, gap: int) -> list[tuple[float, float]]:
+    """Right of the face's box, then left of it (level with its top, then its bottom); else inside
+    it at its right or left side; else under or over it."""
+    x0, y0, x1, y1 = box
+    return [(x1 + gap, y0), (x0 - width - gap, y0), (x1 + gap, y1 - height), (x0 - width - gap, y1 - height),
+            (x1 - width, y0), (x0, y0), (x0, y1 + 1), (x0, y0 - height - 2)]  # fmt: skip
+
+
+def _draw_aus(image: np.ndarray, faces: FrameFaces, style: Style, layout: Layout, columns: list[int],
+              codes: list[str]) -> None:  # fmt: skip
+    """A panel of bars beside each face, one per AU in ``codes``, its length the intensity (0-5)."""
     if not columns:
         return
-    row = style.row
-    label_w = cv2.getTextSize("AU00*", _FONT, style.font, style.text_line)[0][0] + round(4 * style.unit)
     present_at = [float(load_table()["aus"][code]["present_at"]) for code in codes]
-    bar = round(50 * style.unit)
-    panel_w, panel_h = label_w + bar + round(6 * style.unit), row * len(codes) + round(4 * style.unit)
-    height, width = image.shape[:2]
-    for box, intensities in zip(faces.boxes, faces.aus):
+
+    def panel(sized: Style) -> tuple[int, int, int]:
+        """Label width, panel width and height."""
+        label_w = cv2.getTextSize("AU00*", _FONT, sized.font, sized.text_line)[0][0] + round(4 * sized.unit)
+        panel_w = label_w + round(50 * sized.unit) + round(6 * sized.unit)
+        return label_w, panel_w, sized.row * len(codes) + round(4 * sized.unit)
+
+    def wishes(box: np.ndarray, width: int, height: int) -> list[tuple[float, float]]:
+        return _beside_or_inside(box, width, height, round(6 * style.unit))
+
+    for face, (box, intensities) in enumerate(zip(faces.boxes, faces.aus)):
         if not np.isfinite(box).all():
             continue
-        # Right of the face if it fits, else left of it.
-        x = box[0] + box[2] + round(6 * style.unit)
-        if x + panel_w > width:
-            x = box[0] - panel_w - round(6 * style.unit)
-        x = int(np.clip(x, 0, max(width - panel_w, 0)))
-        y = int(np.clip(box[1], 0, max(height - panel_h, 0)))
+        x, y, scale = layout.place(face, lambda scale: panel(style.scaled(scale))[1:], wishes)
+        scaled = style.scaled(scale)
+        label_w, panel_w, panel_h = panel(scaled)
+        unit, row, bar = scaled.unit, scaled.row, round(50 * scaled.unit)
         region = image[y : y + panel_h, x : x + panel_w]
         region[:] = (region * 0.45).astype(np.uint8)  # darken behind the bars so they read on any face
         for k, (column, code) in enumerate(zip(columns, codes)):
-            top = y + round(2 * style.unit) + k * row
+            top = y + round(2 * unit) + k * row
             value = float(intensities[column])
-            cv2.putText(image, code + trust_mark(code), (x + round(2 * style.unit), top + row - round(3 * style.unit)), _FONT,
-                        style.font, WHITE, style.text_line, cv2.LINE_AA)  # fmt: skip
-            x0, y0, y1 = x + label_w, top + round(3 * style.unit), top + row - round(2 * style.unit)
+            cv2.putText(image, code + trust_mark(code), (x + round(2 * unit), top + row - round(3 * unit)), _FONT,
+                        scaled.font, WHITE, scaled.text_line, cv2.LINE_AA)  # fmt: skip
+            x0, y0, y1 = x + label_w, top + round(3 * unit), top + row - round(2 * unit)
             cv2.rectangle(image, (x0, y0), (x0 + bar, y1), (90, 90, 90), 1)
             if np.isfinite(value) and value > 0:
                 # Colour steps at the AU's presence threshold and at 4 (for most AUs P ≥ 0.8).
