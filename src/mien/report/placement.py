@@ -49,21 +49,23 @@ class Layout:
         high; the block's rectangle is kept so that later blocks avoid it."""
         own = self.faces[face]
         others = self.faces[self._visible & (np.arange(len(self.faces)) != face)]
+        avoid = np.concatenate([others, self.taken])
         allowance = OWN_FACE_ALLOWANCE * np.prod(own[2:] - own[:2])
         best: tuple | None = None
         for rank, scale in enumerate(SCALES):
             width, height = size(scale)
-            spots = np.array(wishes(own, width, height), np.float64).reshape(-1, 2)
-            x = np.clip(np.round(spots[:, 0]), 0, max(self.width - width, 0))
-            y = np.clip(np.round(spots[:, 1]), 0, max(self.height - height, 0))
-            rects = np.c_[x, y, x + width, y + height]
+            spots = np.asarray(wishes(own, width, height), np.float64).reshape(-1, 2)
+            room = [max(self.width - width, 0), max(self.height - height, 0)]
+            corners = np.clip(np.round(spots), 0, room)
+            rects = np.concatenate([corners, corners + [width, height]], axis=1)
             on_own = _overlaps(rects, own[None])[:, 0]
-            covered = (_overlaps(rects, others).sum(axis=1) + _overlaps(rects, self.taken).sum(axis=1)
-                       + np.maximum(on_own - allowance, 0))  # fmt: skip
-            for k in range(len(rects)):
-                key = (covered[k], rank, on_own[k] > 0, k)  # a place meant to be beside the face, moved onto it, loses
-                if best is None or key < best[0]:
-                    best = (key, rects[k], scale)
+            covered = _overlaps(rects, avoid).sum(axis=1) + np.maximum(on_own - allowance, 0)
+            # Least covered first; among equals, a place meant to be beside the face but moved onto
+            # it (at the picture's edge) loses; then the order of the wishes.
+            k = int(np.lexsort((np.arange(len(rects)), on_own > 0, covered))[0])
+            key = (covered[k], rank, on_own[k] > 0, k)
+            if best is None or key < best[0]:
+                best = (key, rects[k], scale)
             if best[0][0] == 0:
                 break  # free at this size: a smaller one would only be harder to read
         _, rect, scale = best
