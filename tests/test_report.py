@@ -126,6 +126,41 @@ def test_text_in_a_crowded_frame_covers_no_other_face_and_no_other_text(face_vid
         assert panel[0] >= x + w if side == "right" else panel[2] <= x, (side, panel)
 
 
+def _with_pcm_audio(path, images: list[np.ndarray]):
+    """A Matroska video of ``images`` with a PCM audio track, as cameras record (its channel
+    layout left unnamed): MP4 refuses such audio only when the file is closed."""
+    height, width = (side - side % 2 for side in images[0].shape[:2])
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        sound = out.add_stream("pcm_s16le", rate=16000)
+        for k, image in enumerate(images):
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:height, :width]), format="rgb24")
+            for packet in video.encode(picture):
+                out.mux(packet)
+            samples = (np.sin(np.arange(640 * 2) / 7.0) * 3000).astype(np.int16).reshape(1, -1)  # 40 ms, stereo
+            chunk = av.AudioFrame.from_ndarray(samples, format="s16", layout="stereo")
+            chunk.rate, chunk.pts = 16000, k * 640
+            for packet in sound.encode(chunk):
+                out.mux(packet)
+        for stream in (video, sound):
+            for packet in stream.encode():
+                out.mux(packet)
+    return path
+
+
+def test_audio_an_mp4_cannot_hold_is_left_out_with_a_word_and_kept_in_mkv(media, tmp_path):
+    clip = _with_pcm_audio(tmp_path / "camera.mkv", frames_of(media("single_face_video"), 12))
+    result = mien.analyze(str(clip))
+    as_mp4 = annotate(clip, tmp_path / "camera_annotated.mp4", result, layers=["box"])
+    assert as_mp4.frames == as_mp4.drawn == 12
+    assert as_mp4.audio_streams == 0 and as_mp4.audio_left_out == ["pcm_s16le"]
+    assert "pcm_s16le" in as_mp4.description() and ".mkv" in as_mp4.description()
+    assert _video_facts(as_mp4.path)["audio"] == 0 and len(_video_facts(as_mp4.path)["times"]) == 12
+    as_mkv = annotate(clip, tmp_path / "camera_annotated.mkv", result, layers=["box"])
+    assert as_mkv.audio_streams == 1 and not as_mkv.audio_left_out and _video_facts(as_mkv.path)["audio"] == 1
+
+
 def test_pose_axes_and_gaze_rays_point_the_documented_ways():
     # Yaw towards the image's right, pitch up, roll clockwise (docs/columns.md).
     right, up, forward = head_axes(np.array([[30.0, 0, 0]]))[0]

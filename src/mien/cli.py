@@ -172,7 +172,7 @@ def analyze(
         with _clear_errors():
             drawn = copy.annotate(inputs[0], annotate, events_table(found))
         if not quiet:
-            _say(f"wrote {drawn.path} ({drawn.frames} frames, faces drawn on {drawn.drawn})")
+            _say(drawn.description())
     if report.failed:
         raise typer.Exit(1)
 
@@ -436,7 +436,7 @@ def annotate_video(
     with _clear_errors():
         drawn = annotate(video, output, results, [name.strip() for name in layers.split(",") if name.strip()], chosen_aus)
     if not quiet:
-        _say(f"wrote {drawn.path} ({drawn.frames} frames, faces drawn on {drawn.drawn}, {drawn.audio_streams} audio streams kept)")
+        _say(drawn.description())
 
 
 @app.command("report")

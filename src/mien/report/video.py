@@ -8,9 +8,11 @@ copied, not re-encoded). Faces come from a results table, matched to decoded fra
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -31,12 +33,23 @@ X264_OPTIONS = {"preset": "ultrafast", "crf": "20"}
 
 @dataclass
 class Annotated:
-    """What annotate_video wrote: frames, frames that had faces drawn, audio streams copied."""
+    """What annotate_video wrote: frames, frames that had faces drawn, audio streams copied, and
+    the codecs of the audio streams the output's container could not hold (left out)."""
 
     path: Path
     frames: int
     drawn: int
     audio_streams: int
+    audio_left_out: list[str] = field(default_factory=list)
+
+    def description(self) -> str:
+        """One line for the user: what was written, and any audio left out and why."""
+        line = f"wrote {self.path} ({self.frames} frames, faces drawn on {self.drawn}"
+        line += f", {self.audio_streams} audio stream{'s' if self.audio_streams != 1 else ''} kept)"
+        if self.audio_left_out:
+            line += (f"; left out audio a {self.path.suffix or 'file of this kind'} cannot hold "
+                     f"({', '.join(self.audio_left_out)}): write .mkv to keep it")  # fmt: skip
+        return line
 
 
 def annotate_video(source: str | os.PathLike, output: str | os.PathLike, faces: Iterable[FrameFaces],
@@ -53,47 +66,80 @@ def annotate_video(source: str | os.PathLike, output: str | os.PathLike, faces: 
             raise InputError(source, "no video stream to annotate")
         video = container.streams.video[0]
         video.thread_type = "SLICE"
-        audio = list(container.streams.audio)
         output.parent.mkdir(parents=True, exist_ok=True)
         with av.open(str(output), "w") as sink:
             writer = _VideoWriter(sink, video)
-            copies = {}
-            for stream in audio:
-                try:
-                    copies[stream.index] = sink.add_stream_from_template(stream)
-                except (ValueError, av.error.FFmpegError):
-                    pass  # a codec the output container cannot hold; the video is still written
+            copies, left_out = {}, []
+            for stream in container.streams.audio:
+                copy = _audio_copy(sink, source, stream)
+                if copy is None:
+                    left_out.append(stream.codec_context.name)
+                else:
+                    copies[stream.index] = copy
             upcoming = _Upcoming(iter(faces))
             frames = drawn = 0
-            # The muxer writes its header at the first packet, so every stream must exist by then:
-            # audio waits until the first video frame has opened the video stream.
-            waiting: list[av.Packet] = []
-            for packet in container.demux([video, *audio]):
-                if packet.stream.index in copies:
-                    if packet.dts is not None:  # demuxer flush packets carry nothing
-                        packet.stream = copies[packet.stream.index]
-                        if writer.stream is None:
-                            waiting.append(packet)
-                        else:
-                            sink.mux(packet)
+            for packet, decoded, image in _decoded(container, video, [container.streams[i] for i in copies]):
+                if packet is not None:  # audio, copied as it is
+                    packet.stream = copies[packet.stream.index]
+                    writer.copy(packet)
                     continue
-                try:
-                    decoded_frames = packet.decode()
-                except av.error.FFmpegError:
-                    continue  # a corrupt packet: analysis lost this frame too
-                for decoded in decoded_frames:
-                    found = upcoming.at(frames)
-                    image = upright(decoded)
-                    if found is not None:
-                        draw(image, found, layers, aus)
-                        drawn += 1
-                    writer.write(image, decoded)
-                    frames += 1
-                    for held in waiting:
-                        sink.mux(held)
-                    waiting.clear()
+                found = upcoming.at(frames)
+                if found is not None:
+                    draw(image, found, layers, aus)
+                    drawn += 1
+                writer.write(image, decoded)
+                frames += 1
             writer.close()
-    return Annotated(output, frames, drawn, len(copies))
+    return Annotated(output, frames, drawn, len(copies), left_out)
+
+
+def _decoded(container: av.container.InputContainer, video: av.VideoStream,
+             audio: list[av.AudioStream]) -> Iterator[tuple]:  # fmt: skip
+    """The input in order: (packet, None, None) for each packet of ``audio`` to copy, (None, frame,
+    upright RGB image) for each video frame."""
+    for packet in container.demux([video, *audio]):
+        if packet.stream.index != video.index:
+            if packet.dts is not None:  # demuxer flush packets carry nothing
+                yield packet, None, None
+            continue
+        try:
+            decoded_frames = packet.decode()
+        except av.error.FFmpegError:
+            continue  # a corrupt packet: analysis lost this frame too
+        for decoded in decoded_frames:
+            yield None, decoded, upright(decoded)
+
+
+def _audio_copy(sink: av.container.OutputContainer, source: str, stream: av.AudioStream) -> av.AudioStream | None:
+    """A copy of audio ``stream`` in ``sink``, or None where ``sink``'s kind of file cannot hold
+    its codec. Some muxers refuse a codec only once packets are written or the file is closed
+    (MP4 and PCM of an unknown channel layout): a trial file in memory takes the stream's first
+    packet first."""
+    if not _holds(sink.format.name, source, stream):
+        return None
+    try:
+        return sink.add_stream_from_template(stream)
+    except (ValueError, av.error.FFmpegError):
+        return None
+
+
+def _holds(format_name: str, source: str, stream: av.AudioStream) -> bool:
+    """Whether a ``format_name`` file takes a copy of ``stream`` with its first packet."""
+    trial = av.open(io.BytesIO(), "w", format=format_name)
+    try:
+        copy = trial.add_stream_from_template(stream)
+        with av.open(source) as again:
+            first = next((p for p in again.demux(again.streams[stream.index]) if p.dts is not None), None)
+            if first is not None:
+                first.stream = copy
+                trial.mux(first)
+        trial.close()
+        return True
+    except (ValueError, av.error.FFmpegError):
+        return False
+    finally:
+        with contextlib.suppress(ValueError, av.error.FFmpegError):
+            trial.close()  # a second close does nothing; a failed one must not hide the answer
 
 
 class _Upcoming:
@@ -141,6 +187,7 @@ class _VideoWriter:
         self.stream: av.VideoStream | None = None
         self.turns = 0
         self.count = 0
+        self.waiting: list[av.Packet] = []  # audio that came before the first video frame
 
     def _open(self, first: av.VideoFrame) -> None:
         self.turns = _quarter_turns(first)
@@ -164,6 +211,15 @@ class _VideoWriter:
             stream.set_display_rotation(first.rotation)
         self.stream = stream
 
+    def copy(self, packet: av.Packet) -> None:
+        """An audio packet, copied as it is."""
+        # The muxer writes its header at the first packet, so every stream must exist by then:
+        # audio waits until the first video frame has opened the video stream.
+        if self.stream is None:
+            self.waiting.append(packet)
+        else:
+            self.sink.mux(packet)
+
     def write(self, image: np.ndarray, decoded: av.VideoFrame) -> None:
         if self.stream is None:
             self._open(decoded)
@@ -179,6 +235,9 @@ class _VideoWriter:
         for packet in self.stream.encode(frame):
             self.sink.mux(packet)
         self.count += 1
+        for held in self.waiting:
+            self.sink.mux(held)
+        self.waiting.clear()
 
     def close(self) -> None:
         if self.stream is not None:
