@@ -24,13 +24,12 @@ OWN_FACE_ALLOWANCE = 0.25
 Wishes = Callable[[np.ndarray, int, int], list[tuple[float, float]]]
 
 
-def _overlaps(rects: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """(C, 4), (M, 4) rectangles x0, y0, x1, y1 -> (C, M) areas of their intersections."""
-    if not len(others):
-        return np.zeros((len(rects), 0))
-    low = np.maximum(rects[:, None, :2], others[None, :, :2])
-    high = np.minimum(rects[:, None, 2:], others[None, :, 2:])
-    return np.prod(np.clip(high - low, 0, None), axis=2)
+Rect = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def _overlap(a: Rect, b: Rect) -> float:
+    """Area two rectangles share (plain Python: a frame has a few dozen, too few for numpy)."""
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
 class Layout:
@@ -39,36 +38,42 @@ class Layout:
     def __init__(self, image_shape: tuple[int, ...], boxes: np.ndarray):
         """boxes (N, 4) x, y, w, h in pixels, NaN for faces without one."""
         self.height, self.width = image_shape[:2]
-        self.faces = np.c_[boxes[:, :2], boxes[:, :2] + boxes[:, 2:]].astype(np.float64)
-        self._visible = np.isfinite(self.faces).all(axis=1)
-        self.taken = np.zeros((0, 4))
+        self.faces: list[Rect | None] = [
+            (float(x), float(y), float(x + w), float(y + h)) if np.isfinite((x, y, w, h)).all() else None
+            for x, y, w, h in boxes
+        ]
         self.placed: list[tuple[int, tuple[int, int, int, int]]] = []  # (face, (x0, y0, x1, y1)), in order
 
     def place(self, face: int, size: Callable[[float], tuple[int, int]], wishes: Wishes) -> tuple[int, int, float]:
         """Top-left corner (px) and scale of a block for face ``face``, ``size(scale)`` px wide and
         high; the block's rectangle is kept so that later blocks avoid it."""
         own = self.faces[face]
-        others = self.faces[self._visible & (np.arange(len(self.faces)) != face)]
-        avoid = np.concatenate([others, self.taken])
-        allowance = OWN_FACE_ALLOWANCE * np.prod(own[2:] - own[:2])
+        avoid = [rect for k, rect in enumerate(self.faces) if rect is not None and k != face]
+        avoid += [rect for _, rect in self.placed]
+        allowance = OWN_FACE_ALLOWANCE * (own[2] - own[0]) * (own[3] - own[1])
         best: tuple | None = None
         for rank, scale in enumerate(SCALES):
             width, height = size(scale)
-            spots = np.asarray(wishes(own, width, height), np.float64).reshape(-1, 2)
-            room = [max(self.width - width, 0), max(self.height - height, 0)]
-            corners = np.clip(np.round(spots), 0, room)
-            rects = np.concatenate([corners, corners + [width, height]], axis=1)
-            on_own = _overlaps(rects, own[None])[:, 0]
-            covered = _overlaps(rects, avoid).sum(axis=1) + np.maximum(on_own - allowance, 0)
-            # Least covered first; among equals, a place meant to be beside the face but moved onto
-            # it (at the picture's edge) loses; then the order of the wishes.
-            k = int(np.lexsort((np.arange(len(rects)), on_own > 0, covered))[0])
-            key = (covered[k], rank, on_own[k] > 0, k)
-            if best is None or key < best[0]:
-                best = (key, rects[k], scale)
+            rects = []
+            for x, y in wishes(np.array(own), width, height):
+                # Moved inside the picture, as drawing would move it.
+                x = min(max(round(x), 0), max(self.width - width, 0))
+                y = min(max(round(y), 0), max(self.height - height, 0))
+                rects.append((x, y, x + width, y + height))
+            corners = np.array(rects)
+            reach = (*corners[:, :2].min(axis=0), *corners[:, 2:].max(axis=0))
+            near = [other for other in avoid if _overlap(reach, other) > 0]  # a crowd's far side is out of reach
+            for k, rect in enumerate(rects):
+                on_own = _overlap(rect, own)
+                covered = sum(_overlap(rect, other) for other in near) + max(on_own - allowance, 0.0)
+                # Least covered first; then the largest size; then, among equals, a place meant to
+                # be beside the face but moved onto it (at the picture's edge) loses; then the
+                # order of the wishes.
+                key = (covered, rank, on_own > 0, k)
+                if best is None or key < best[0]:
+                    best = (key, rect, scale)
             if best[0][0] == 0:
                 break  # free at this size: a smaller one would only be harder to read
         _, rect, scale = best
-        self.taken = np.vstack([self.taken, rect])
         self.placed.append((face, tuple(int(v) for v in rect)))
         return int(rect[0]), int(rect[1]), scale
