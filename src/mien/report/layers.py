@@ -110,7 +110,7 @@ def draw_text(image: np.ndarray, faces: FrameFaces, layers: Sequence[str] = DEFA
     layout = Layout(image.shape, faces.boxes)
     if "expression" in layers:
         _draw_expression(image, faces, style, layout)
-    if ("box" in layers or "events" in layers) and len(faces):
+    if "box" in layers or "events" in layers:
         _draw_labels(image, faces, style, layout, ids="box" in layers, captions="events" in layers)
     if "aus" in layers:
         _draw_aus(image, faces, style, layout, [AU_CODES.index(code) for code in aus], list(aus))
