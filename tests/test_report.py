@@ -6,8 +6,10 @@ import base64
 import csv
 import io
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import av
 import numpy as np
@@ -18,6 +20,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 import mien
+from child_process import default_ctrl_c
 from media_factory import frames_of, write_video
 from mien.batch.run import run_batch
 from mien.pipeline import Options
@@ -159,6 +162,54 @@ def test_audio_an_mp4_cannot_hold_is_left_out_with_a_word_and_kept_in_mkv(media,
     assert _video_facts(as_mp4.path)["audio"] == 0 and len(_video_facts(as_mp4.path)["times"]) == 12
     as_mkv = annotate(clip, tmp_path / "camera_annotated.mkv", result, layers=["box"])
     assert as_mkv.audio_streams == 1 and not as_mkv.audio_left_out and _video_facts(as_mkv.path)["audio"] == 1
+
+
+def _looped(source, path, times: int):
+    """``source`` played ``times`` times over, packets copied (a longer video, quickly)."""
+    with av.open(str(source)) as original, av.open(str(path), "w") as out:
+        packets = [packet for packet in original.demux() if packet.dts is not None]
+        copies = {stream.index: out.add_stream_from_template(stream) for stream in original.streams}
+        span = {index: max(p.pts + (p.duration or 0) for p in packets if p.stream.index == index) for index in copies}
+        for k in range(times):
+            for packet in packets:
+                copy = av.Packet(bytes(packet))
+                shift = k * span[packet.stream.index]
+                copy.pts, copy.dts, copy.duration = packet.pts + shift, packet.dts + shift, packet.duration
+                copy.time_base, copy.is_keyframe = packet.time_base, packet.is_keyframe
+                copy.stream = copies[packet.stream.index]
+                out.mux(copy)
+    return path
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_annotation_keeps_the_old_video_and_the_frames_so_far(media, results_file, tmp_path, how):
+    """The annotated video appears only when complete: stopped part-way, the earlier file under
+    the name is untouched and the frames written so far are kept, playable, as NAME.partial.EXT."""
+    clip = _looped(media("face_video"), tmp_path / "long.mp4", 4)  # 1,888 frames: seconds of work
+    out = tmp_path / "annotated.mp4"
+    out.write_bytes(b"an earlier annotated video")
+    process = subprocess.Popen([sys.executable, "-m", "mien.cli", "annotate", str(clip), "--results", str(results_file),
+                                "-o", str(out), "--force"], stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_ctrl_c)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:  # wait until frames are being written
+        if any(p.name.startswith(".annotated.") and p.stat().st_size > 300_000 for p in tmp_path.iterdir()):
+            break
+        time.sleep(0.02)
+    process.send_signal(how)
+    said = process.stderr.read()
+    process.wait()
+    assert process.returncode == (130 if how == signal.SIGINT else 143), said
+    assert out.read_bytes() == b"an earlier annotated video"
+    partial = tmp_path / "annotated.partial.mp4"
+    why = "interrupted \\(Ctrl-C\\)" if how == signal.SIGINT else "stopped \\(SIGTERM\\)"
+    said_last = said.strip().splitlines()[-1] if said.strip() else ""
+    match = re.fullmatch(rf"mien: {why}; the (\d+) frames annotated so far are in {re.escape(str(partial))}", said_last)
+    assert match, said
+    frames = int(match.group(1))
+    kept = _video_facts(partial)
+    assert 0 < frames < 4 * 472 and len(kept["times"]) == frames and kept["audio"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.mp4", "annotated.partial.mp4", "long.mp4"]
 
 
 def test_pose_axes_and_gaze_rays_point_the_documented_ways():

@@ -169,8 +169,8 @@ def analyze(
         if not quiet:
             _say(f"wrote {events_file} ({len(found)} events)")
     if copy is not None and sink.rows:
-        with _clear_errors():
-            drawn = copy.annotate(inputs[0], annotate, events_table(found))
+        with _annotation_stops():
+            drawn = copy.annotate(inputs[0], annotate, events_table(found), replace=force)
         if not quiet:
             _say(drawn.description())
     if report.failed:
@@ -433,8 +433,9 @@ def annotate_video(
         if results is not None and not results.is_file():
             raise ValueError(f"{results}: no such file")
     _refuse_outputs({"-o": output}, [video, results], force)
-    with _clear_errors():
-        drawn = annotate(video, output, results, [name.strip() for name in layers.split(",") if name.strip()], chosen_aus)
+    chosen_layers = [name.strip() for name in layers.split(",") if name.strip()]
+    with _annotation_stops():
+        drawn = annotate(video, output, results, chosen_layers, chosen_aus, replace=force)
     if not quiet:
         _say(drawn.description())
 
@@ -592,6 +593,32 @@ def _clear_errors():
     except (InputError, ModelNotFoundError, ValueError, OSError) as error:
         _say(f"mien: error: {error}")
         raise typer.Exit(1) from None
+
+
+@contextmanager
+def _annotation_stops():
+    """An annotated video stopped part-way (Ctrl-C, SIGTERM, a full disk): one line saying why
+    and where the frames written so far are; exit 130 / 143 / 1. Other clear errors as
+    _clear_errors."""
+    from mien.interrupts import Terminated, sigterm_as_interrupt
+
+    with _clear_errors():
+        try:
+            with sigterm_as_interrupt():
+                yield
+        except (KeyboardInterrupt, OSError) as stop:
+            kept = getattr(stop, "annotated", None)
+            if isinstance(stop, KeyboardInterrupt):
+                why = "stopped (SIGTERM)" if isinstance(stop, Terminated) else "interrupted (Ctrl-C)"
+                code = 143 if isinstance(stop, Terminated) else 130
+            else:
+                why, code = f"error: {stop}", 1
+            if kept is not None:
+                why += f"; the {kept.frames} frames annotated so far are in {kept.path}"
+            elif isinstance(stop, KeyboardInterrupt):
+                why += "; no frame was written"
+            _say(f"mien: {why}")
+            raise typer.Exit(code) from None
 
 
 def main() -> None:

@@ -29,13 +29,16 @@ _READ_ROWS = 4096
 
 def annotate(video: str | os.PathLike, output: str | os.PathLike, results=None,
              layers: Sequence[str] = DEFAULT_LAYERS, aus: Sequence[str] = DEFAULT_AUS,
-             events: pd.DataFrame | None = None) -> Annotated:  # fmt: skip
+             events: pd.DataFrame | None = None, replace: bool = True) -> Annotated:  # fmt: skip
     """Write ``video`` to ``output`` with ``layers`` drawn (see mien.report.layers.LAYERS).
 
     results: a mien.Result, a results file (.parquet, .csv, .jsonl), or None to analyse the video
         now (with the mesh when the "mesh" layer is asked for). Tables holding several inputs are
         matched to the video by path, then by file name.
     aus: AU codes shown by the "aus" layer. events: captions' source (default: found from the rows).
+    replace: whether a file already under ``output`` may be replaced. The video appears there only
+    when complete; stopped early, what was written is kept as NAME.partial.EXT
+    (mien.report.video.annotate_video).
     """
     layers, aus = list(layers), list(aus)
     unknown = set(layers) - set(LAYERS)
@@ -52,7 +55,7 @@ def annotate(video: str | os.PathLike, output: str | os.PathLike, results=None,
     source = table.input_for(str(video))
     if events is None and "events" in layers:
         events = table.events(source)
-    return annotate_video(video, output, table.frames(source, "mesh" in layers, events), layers, aus)
+    return annotate_video(video, output, table.frames(source, "mesh" in layers, events), layers, aus, replace)
 
 
 class _Table:
@@ -121,9 +124,10 @@ class RowsCopy:
         self._writer.write_batch(batch)
 
     def annotate(self, video: str | os.PathLike, output: str | os.PathLike, events: pd.DataFrame,
-                 layers: Sequence[str] = DEFAULT_LAYERS, aus: Sequence[str] = DEFAULT_AUS) -> Annotated:  # fmt: skip
+                 layers: Sequence[str] = DEFAULT_LAYERS, aus: Sequence[str] = DEFAULT_AUS,
+                 replace: bool = True) -> Annotated:  # fmt: skip
         self._writer.close()
         try:
-            return annotate(video, output, self.path, layers, aus, events)
+            return annotate(video, output, self.path, layers, aus, events, replace)
         finally:
             self._folder.cleanup()

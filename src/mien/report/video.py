@@ -9,8 +9,10 @@ copied, not re-encoded). Faces come from a results table, matched to decoded fra
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
+import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -21,6 +23,9 @@ import cv2
 import numpy as np
 
 from mien.errors import InputError
+from mien.io.behind import Behind
+from mien.io.prefetch import prefetch
+from mien.io.sinks import partial_name, publish
 from mien.report.frame_faces import FrameFaces
 from mien.report.layers import DEFAULT_AUS, DEFAULT_LAYERS, draw
 
@@ -53,9 +58,16 @@ class Annotated:
 
 
 def annotate_video(source: str | os.PathLike, output: str | os.PathLike, faces: Iterable[FrameFaces],
-                   layers: Sequence[str] = DEFAULT_LAYERS, aus: Sequence[str] = DEFAULT_AUS) -> Annotated:  # fmt: skip
+                   layers: Sequence[str] = DEFAULT_LAYERS, aus: Sequence[str] = DEFAULT_AUS,
+                   replace: bool = True) -> Annotated:  # fmt: skip
     """Write ``source`` to ``output`` with ``layers`` drawn from ``faces`` (FrameFaces in frame
-    order, e.g. from ``frame_faces.frames_of``). The container follows ``output``'s extension."""
+    order, e.g. from ``frame_faces.frames_of``). The container follows ``output``'s extension.
+
+    As every mien output (mien.io.sinks), the video is written under a hidden name beside
+    ``output`` and renamed into place only when complete; ``replace``: whether a file already
+    there may be replaced (without it, one that appeared meanwhile is left alone:
+    FileExistsError). If writing stops early (Ctrl-C, an error), the frames written so far are
+    kept, playable, as ``NAME.partial.EXT``, described by the exception's ``annotated``."""
     source, output = str(source), Path(output)
     try:
         container = av.open(source)
@@ -64,33 +76,88 @@ def annotate_video(source: str | os.PathLike, output: str | os.PathLike, faces: 
     with container:
         if not container.streams.video:
             raise InputError(source, "no video stream to annotate")
-        video = container.streams.video[0]
-        video.thread_type = "SLICE"
         output.parent.mkdir(parents=True, exist_ok=True)
-        with av.open(str(output), "w") as sink:
-            writer = _VideoWriter(sink, video)
-            copies, left_out = {}, []
-            for stream in container.streams.audio:
-                copy = _audio_copy(sink, source, stream)
-                if copy is None:
-                    left_out.append(stream.codec_context.name)
-                else:
-                    copies[stream.index] = copy
-            upcoming = _Upcoming(iter(faces))
-            frames = drawn = 0
-            for packet, decoded, image in _decoded(container, video, [container.streams[i] for i in copies]):
-                if packet is not None:  # audio, copied as it is
-                    packet.stream = copies[packet.stream.index]
-                    writer.copy(packet)
-                    continue
-                found = upcoming.at(frames)
-                if found is not None:
-                    draw(image, found, layers, aus)
-                    drawn += 1
-                writer.write(image, decoded)
-                frames += 1
-            writer.close()
-    return Annotated(output, frames, drawn, len(copies), left_out)
+        temporary = output.with_name(f".{output.stem}.{os.getpid()}-{secrets.token_hex(4)}{output.suffix}")
+        try:
+            sink = av.open(str(temporary), "w")
+        except (ValueError, av.error.FFmpegError) as error:  # a kind of file FFmpeg cannot write
+            raise ValueError(f"{output}: cannot write a video there ({error})") from None
+        written = Annotated(output, 0, 0, 0)
+        try:
+            _annotate(container, source, sink, faces, layers, aus, written)
+        except BaseException as stop:
+            with contextlib.suppress(Exception):  # close it playable where it can be; the cause wins
+                sink.close()
+            kept = _keep_partial(temporary, output, written.frames)
+            stop.annotated = dataclasses.replace(written, path=kept) if kept else None  # type: ignore[attr-defined]
+            raise
+    try:
+        publish(temporary, output, replace)
+    except FileExistsError:
+        kept = _keep_partial(temporary, output, written.frames)
+        raise FileExistsError(f"{output} appeared while mien was writing it and was left alone; the annotated "
+                              f"video is in {kept}") from None  # fmt: skip
+    return written
+
+
+def _annotate(container: av.container.InputContainer, source: str, sink: av.container.OutputContainer,
+              faces: Iterable[FrameFaces], layers: Sequence[str], aus: Sequence[str], written: Annotated) -> None:  # fmt: skip
+    """The input's frames drawn on and encoded into ``sink``, its audio copied; ``written`` counts
+    as it goes (frames: those the encoder has taken). Closes ``sink`` when done."""
+    video = container.streams.video[0]
+    video.thread_type = "SLICE"
+    writer = _VideoWriter(sink, video)
+    copies = {}
+    for stream in container.streams.audio:
+        copy = _audio_copy(sink, source, stream)
+        if copy is None:
+            written.audio_left_out.append(stream.codec_context.name)
+        else:
+            copies[stream.index] = copy
+    written.audio_streams = len(copies)
+    upcoming = _Upcoming(iter(faces))
+    # Three threads: one decodes a few frames ahead, this one draws, one encodes and writes a few
+    # behind (PyAV and OpenCV release the GIL): 20% less time than one thread doing all three
+    # (benchmarks/annotate.py; docs/performance.md, session 7).
+    ahead = prefetch(_decoded(container, video, [container.streams[i] for i in copies]), depth=4,
+                     name="mien-annotate-decode")  # fmt: skip
+    behind = Behind(name="mien-annotate-encode")  # the only thread writing to the file
+    try:
+        frame = 0
+        for packet, decoded, image in ahead:
+            if packet is not None:  # audio, copied as it is
+                packet.stream = copies[packet.stream.index]
+                behind.submit(writer.copy, packet)
+                continue
+            found = upcoming.at(frame)
+            if found is not None:
+                draw(image, found, layers, aus)
+                written.drawn += 1
+            behind.submit(writer.write, image, decoded)
+            frame += 1
+        behind.close()
+    except BaseException:
+        behind.close(abandon=True)  # nothing writes to the file once it is closed
+        with contextlib.suppress(Exception):
+            writer.close()  # the frames the encoder still holds belong in the partial file too
+        raise
+    finally:
+        ahead.close()  # the decoding thread is done with the input before it is closed
+        written.frames = writer.count
+    writer.close()
+    sink.close()
+
+
+def _keep_partial(temporary: Path, output: Path, frames: int) -> Path | None:
+    """An unfinished video kept as NAME.partial.EXT (returned); nothing is kept without a frame."""
+    if not temporary.exists():
+        return None
+    if not frames:
+        temporary.unlink(missing_ok=True)
+        return None
+    kept = partial_name(output)
+    os.replace(temporary, kept)
+    return kept
 
 
 def _decoded(container: av.container.InputContainer, video: av.VideoStream,
