@@ -212,6 +212,27 @@ def test_an_interrupted_annotation_keeps_the_old_video_and_the_frames_so_far(med
     assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.mp4", "annotated.partial.mp4", "long.mp4"]
 
 
+def test_a_disk_that_cannot_take_the_annotated_video_says_so_and_keeps_what_was_written(media, results_file, tmp_path):
+    import resource
+
+    clip = _looped(media("face_video"), tmp_path / "long.mp4", 2)
+    out = tmp_path / "annotated.mp4"
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))  # a few hundred frames' room
+
+    full = subprocess.run([sys.executable, "-m", "mien.cli", "annotate", str(clip), "--results", str(results_file),
+                           "-o", str(out)], capture_output=True, text=True, preexec_fn=small_disk)  # fmt: skip
+    assert full.returncode == 1, full.stderr
+    partial = tmp_path / "annotated.partial.mp4"
+    message = full.stderr.strip().splitlines()[-1]
+    expected = (rf"mien: error: cannot write {re.escape(str(out))} \(File too large\); the \d+ frames annotated so far "
+                rf"are in {re.escape(str(partial))} \(the error may have cut it short\)")
+    assert re.fullmatch(expected, message), full.stderr
+    assert not out.exists() and partial.is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.partial.mp4", "long.mp4"]
+
+
 def test_pose_axes_and_gaze_rays_point_the_documented_ways():
     # Yaw towards the image's right, pitch up, roll clockwise (docs/columns.md).
     right, up, forward = head_axes(np.array([[30.0, 0, 0]]))[0]

@@ -615,6 +615,7 @@ def _annotation_stops():
                 why, code = f"error: {stop}", 1
             if kept is not None:
                 why += f"; the {kept.frames} frames annotated so far are in {kept.path}"
+                why += "" if isinstance(stop, KeyboardInterrupt) else " (the error may have cut it short)"
             elif isinstance(stop, KeyboardInterrupt):
                 why += "; no frame was written"
             _say(f"mien: {why}")

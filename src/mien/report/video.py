@@ -89,8 +89,12 @@ def annotate_video(source: str | os.PathLike, output: str | os.PathLike, faces: 
             with contextlib.suppress(Exception):  # close it playable where it can be; the cause wins
                 sink.close()
             kept = _keep_partial(temporary, output, written.frames)
+            if isinstance(stop, OSError) and getattr(stop, "filename", None) == str(temporary):
+                # A full disk, a file-size limit: name the output, not its temporary name.
+                stop, cause = OSError(f"cannot write {output} ({stop.strerror or stop})"), stop
+                stop.errno = cause.errno
             stop.annotated = dataclasses.replace(written, path=kept) if kept else None  # type: ignore[attr-defined]
-            raise
+            raise stop
     try:
         publish(temporary, output, replace)
     except FileExistsError:
@@ -101,7 +105,8 @@ def annotate_video(source: str | os.PathLike, output: str | os.PathLike, faces: 
 
 
 def _annotate(container: av.container.InputContainer, source: str, sink: av.container.OutputContainer,
-              faces: Iterable[FrameFaces], layers: Sequence[str], aus: Sequence[str], written: Annotated) -> None:  # fmt: skip
+              faces: Iterable[FrameFaces], layers: Sequence[str], aus: Sequence[str],
+              written: Annotated) -> None:  # fmt: skip
     """The input's frames drawn on and encoded into ``sink``, its audio copied; ``written`` counts
     as it goes (frames: those the encoder has taken). Closes ``sink`` when done."""
     video = container.streams.video[0]
