@@ -95,6 +95,13 @@ def test_summarize_annotate_and_report_say_in_one_line_what_is_wrong_with_their_
         assert wrong.returncode == 1 and f"{summary}: not a mien results file" in wrong.stderr
         assert "bug in mien" not in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "r.html").exists() and not (tmp_path / "a.mp4").exists()
+    # A kind of video file that cannot hold H.264 (WebM): refused before any work, not 'a bug in mien'.
+    for command in (("annotate", str(video), "--results", str(results), "-o", str(tmp_path / "a.webm")),
+                    ("analyze", str(video), "-o", str(tmp_path / "again.parquet"), "--annotate", str(tmp_path / "a.webm"))):  # fmt: skip
+        refused = mien(*command)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert "a.webm: an annotated video is written as .mp4, .mkv, .mov, .m4v, .avi, not .webm" in refused.stderr
+    assert not (tmp_path / "a.webm").exists() and not (tmp_path / "again.parquet").exists()
 
 
 def test_unknown_extensions_are_refused_unless_format_says(media, tmp_path):

@@ -42,6 +42,12 @@ def _refuse_outputs(outputs: dict[str, Path | None], inputs: list[Path | str], f
         _refuse(str(refused))
 
 
+def _annotated_output_problem(option: str, path: Path) -> str | None:
+    from mien.report.video import annotated_output_problem  # imported only where a video is annotated
+
+    return annotated_output_problem(option, path)
+
+
 def _default_output(inputs: list[str]) -> Path:
     if len(inputs) == 1 and not inputs[0].isdigit() and "://" not in inputs[0]:
         return Path(Path(inputs[0].rstrip("/")).stem + ".parquet")
@@ -82,7 +88,7 @@ def analyze(
     events_file = None if events is None or live else events
     _refuse(at_least("--max-faces", max_faces, 1), at_least("--max-frames", max_frames, 1),
             writable_file("-o", output), events_file and writable_file("--events", events_file),
-            annotate and writable_file("--annotate", annotate),
+            annotate and (writable_file("--annotate", annotate) or _annotated_output_problem("--annotate", annotate)),
             as_json and live and "--json and --events - both write JSON lines on stdout; choose one")  # fmt: skip
     try:
         fmt = format_for(output, format)
@@ -415,7 +421,7 @@ def serve(
 @app.command("annotate")
 def annotate_video(
     video: Annotated[Path, typer.Argument(help="The video file to draw on.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="The annotated video (.mp4, .mkv, .mov).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The annotated video (.mp4, .mkv, .mov, .m4v, .avi).")],
     results: Annotated[Optional[Path], typer.Option("--results", help="Results of this video made earlier (.parquet, .csv, .jsonl); default: analyse it now.")] = None,
     layers: Annotated[str, typer.Option("--layers", help="Comma-separated: box, landmarks, mesh, pose, gaze, expression, aus, events.")] = "box,landmarks,pose,gaze,expression,aus,events",
     aus: Annotated[str, typer.Option("--aus", help="AUs the 'aus' layer shows, comma-separated, or 'all'.")] = "AU01,AU02,AU04,AU06,AU12,AU15,AU25,AU26",
@@ -433,6 +439,7 @@ def annotate_video(
         if results is not None and not results.is_file():
             raise ValueError(f"{results}: no such file")
     _refuse_outputs({"-o": output}, [video, results], force)
+    _refuse(_annotated_output_problem("-o", output))
     chosen_layers = [name.strip() for name in layers.split(",") if name.strip()]
     with _annotation_stops():
         drawn = annotate(video, output, results, chosen_layers, chosen_aus, replace=force)

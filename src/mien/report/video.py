@@ -34,6 +34,16 @@ ENCODERS = ("libx264", "libopenh264", "mpeg4")
 # ultrafast at CRF 20: 1.2 ms per 360p frame against 3.5 for veryfast (benchmarks/annotate.py),
 # at about twice the file size; the overlays' thin lines stay clean.
 X264_OPTIONS = {"preset": "ultrafast", "crf": "20"}
+# Kinds of file that hold those encoders' video (WebM, say, takes only VP8/VP9/AV1).
+ANNOTATED_EXTENSIONS = (".mp4", ".mkv", ".mov", ".m4v", ".avi")
+
+
+def annotated_output_problem(option: str, path: Path) -> str | None:
+    """Why an annotated video cannot be written as ``path`` (by its extension), or None."""
+    if Path(path).suffix.lower() in ANNOTATED_EXTENSIONS:
+        return None
+    kind = Path(path).suffix or "a file without an extension"
+    return f"{option} {path}: an annotated video is written as {', '.join(ANNOTATED_EXTENSIONS)}, not {kind}"
 
 
 @dataclass
@@ -69,6 +79,9 @@ def annotate_video(source: str | os.PathLike, output: str | os.PathLike, faces: 
     FileExistsError). If writing stops early (Ctrl-C, an error), the frames written so far are
     kept, playable, as ``NAME.partial.EXT``, described by the exception's ``annotated``."""
     source, output = str(source), Path(output)
+    problem = annotated_output_problem("output", output)
+    if problem:
+        raise ValueError(problem)
     try:
         container = av.open(source)
     except av.error.FFmpegError as error:
@@ -78,10 +91,7 @@ def annotate_video(source: str | os.PathLike, output: str | os.PathLike, faces: 
             raise InputError(source, "no video stream to annotate")
         output.parent.mkdir(parents=True, exist_ok=True)
         temporary = output.with_name(f".{output.stem}.{os.getpid()}-{secrets.token_hex(4)}{output.suffix}")
-        try:
-            sink = av.open(str(temporary), "w")
-        except (ValueError, av.error.FFmpegError) as error:  # a kind of file FFmpeg cannot write
-            raise ValueError(f"{output}: cannot write a video there ({error})") from None
+        sink = av.open(str(temporary), "w")
         written = Annotated(output, 0, 0, 0)
         try:
             _annotate(container, source, sink, faces, layers, aus, written)
