@@ -53,6 +53,19 @@ def partial_name(path: str | os.PathLike) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}") if path.suffix else path.with_name(path.name + ".partial")
 
 
+def keep_partial(temporary: Path, final: Path, anything_written: bool) -> Path | None:
+    """An unfinished output's temporary file kept as ``partial_name(final)`` (returned); removed,
+    and None returned, when nothing was written into it."""
+    if not temporary.exists():
+        return None
+    if not anything_written:
+        temporary.unlink(missing_ok=True)
+        return None
+    kept = partial_name(final)
+    os.replace(temporary, kept)
+    return kept
+
+
 def publish(temporary: Path, final: Path, replace: bool) -> None:
     """Rename a finished file into place, atomically. Without ``replace`` a file that appeared
     under ``final`` meanwhile is never overwritten (FileExistsError)."""
@@ -179,14 +192,7 @@ class Sink:
             file.close()
 
     def _keep_partial(self) -> Path | None:
-        if not self._temporary.exists():
-            return None
-        if not self.rows:
-            self._temporary.unlink(missing_ok=True)
-            return None
-        kept = partial_name(self.path)
-        os.replace(self._temporary, kept)
-        return kept
+        return keep_partial(self._temporary, self.path, bool(self.rows))
 
     def __enter__(self) -> Sink:
         return self

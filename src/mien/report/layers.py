@@ -19,7 +19,7 @@ import numpy as np
 
 from mien.report.frame_faces import FrameFaces
 from mien.report.mesh import tesselation_edges
-from mien.report.placement import Layout
+from mien.report.placement import Layout, Rect
 from mien.calibration import load_table
 from mien.schema import AU_CODES, EMOTIONS, trust_mark
 
@@ -229,19 +229,22 @@ _GEOMETRY = {"box": _draw_boxes, "landmarks": _draw_landmarks, "mesh": _draw_mes
              "gaze": _draw_gaze}  # fmt: skip
 
 
-def _text_size(text: str, style: Style) -> tuple[int, int]:
-    """Width and height of ``text`` on its filled box."""
+def _text_box(text: str, style: Style) -> tuple[int, int, int, int]:
+    """Width and height of ``text`` on its filled box, the letters' height and the padding."""
     (width, height), base = cv2.getTextSize(text, _FONT, style.font, style.text_line)
     pad = max(1, round(2 * style.unit))
-    return width + 2 * pad, height + base + 2 * pad
+    return width + 2 * pad, height + base + 2 * pad, height, pad
+
+
+def _text_size(text: str, style: Style) -> tuple[int, int]:
+    """Width and height of ``text`` on its filled box."""
+    return _text_box(text, style)[:2]
 
 
 def _text(image: np.ndarray, text: str, x: float, y: float, style: Style, colour=WHITE,
           background=BLACK) -> tuple[int, int]:  # fmt: skip
     """Text with its top-left at (x, y) on a filled box, kept inside the image; returns its size."""
-    (_, height), _ = cv2.getTextSize(text, _FONT, style.font, style.text_line)
-    pad = max(1, round(2 * style.unit))
-    box_w, box_h = _text_size(text, style)
+    box_w, box_h, height, pad = _text_box(text, style)
     x = int(np.clip(x, 0, max(image.shape[1] - box_w, 0)))
     y = int(np.clip(y, 0, max(image.shape[0] - box_h, 0)))
     if background is not None:
@@ -250,13 +253,13 @@ def _text(image: np.ndarray, text: str, x: float, y: float, style: Style, colour
     return box_w, box_h
 
 
-def _above_or_inside(box: np.ndarray, width: int, height: int) -> list[tuple[float, float]]:
+def _above_or_inside(box: Rect, width: int, height: int) -> list[tuple[float, float]]:
     """Over the face's box, left- or right-aligned; else inside its top."""
     x0, y0, x1, _ = box
     return [(x0, y0 - height - 2), (x1 - width, y0 - height - 2), (x0, y0)]
 
 
-def _below_or_inside(box: np.ndarray, width: int, height: int) -> list[tuple[float, float]]:
+def _below_or_inside(box: Rect, width: int, height: int) -> list[tuple[float, float]]:
     """Under the face's box; else inside its bottom; else over it."""
     x0, y0, _, y1 = box
     return [(x0, y1 + 1), (x0, y1 - height), (x0, y0 - height - 2)]
@@ -315,7 +318,7 @@ def _draw_expression(image: np.ndarray, faces: FrameFaces, style: Style, layout:
         cv2.rectangle(image, (x, y0), (x + round(bar * float(probabilities[top])), y0 + height), (255, 210, 0), -1)
 
 
-def _beside_or_inside(box: np.ndarray, width: int, height: int, gap: int) -> list[tuple[float, float]]:
+def _beside_or_inside(box: Rect, width: int, height: int, gap: int) -> list[tuple[float, float]]:
     """Right of the face's box, then left of it (level with its top, then its bottom); else inside
     it at its right or left side; else under or over it."""
     x0, y0, x1, y1 = box
@@ -336,7 +339,7 @@ def _draw_aus(image: np.ndarray, faces: FrameFaces, style: Style, layout: Layout
         panel_w = label_w + round(50 * sized.unit) + round(6 * sized.unit)
         return label_w, panel_w, sized.row * len(codes) + round(4 * sized.unit)
 
-    def wishes(box: np.ndarray, width: int, height: int) -> list[tuple[float, float]]:
+    def wishes(box: Rect, width: int, height: int) -> list[tuple[float, float]]:
         return _beside_or_inside(box, width, height, round(6 * style.unit))
 
     for face, (box, intensities) in enumerate(zip(faces.boxes, faces.aus)):

@@ -20,11 +20,9 @@ SCALES = (1.0, 0.75, 0.55)
 # How much of its own face a block may cover before that counts against a place.
 OWN_FACE_ALLOWANCE = 0.25
 
-# A block's places, given its face's box (x0, y0, x1, y1) and its own width and height.
-Wishes = Callable[[np.ndarray, int, int], list[tuple[float, float]]]
-
-
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1
+# A block's places, given its face's box and its own width and height.
+Wishes = Callable[[Rect, int, int], list[tuple[float, float]]]
 
 
 def _overlap(a: Rect, b: Rect) -> float:
@@ -55,13 +53,13 @@ class Layout:
         for rank, scale in enumerate(SCALES):
             width, height = size(scale)
             rects = []
-            for x, y in wishes(np.array(own), width, height):
+            for x, y in wishes(own, width, height):
                 # Moved inside the picture, as drawing would move it.
                 x = min(max(round(x), 0), max(self.width - width, 0))
                 y = min(max(round(y), 0), max(self.height - height, 0))
                 rects.append((x, y, x + width, y + height))
-            corners = np.array(rects)
-            reach = (*corners[:, :2].min(axis=0), *corners[:, 2:].max(axis=0))
+            reach = (min(r[0] for r in rects), min(r[1] for r in rects), max(r[2] for r in rects),
+                     max(r[3] for r in rects))  # fmt: skip
             near = [other for other in avoid if _overlap(reach, other) > 0]  # a crowd's far side is out of reach
             for k, rect in enumerate(rects):
                 on_own = _overlap(rect, own)

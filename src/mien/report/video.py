@@ -25,7 +25,7 @@ import numpy as np
 from mien.errors import InputError
 from mien.io.behind import Behind
 from mien.io.prefetch import prefetch
-from mien.io.sinks import partial_name, publish
+from mien.io.sinks import keep_partial, publish
 from mien.report.frame_faces import FrameFaces
 from mien.report.layers import DEFAULT_AUS, DEFAULT_LAYERS, draw
 
@@ -98,7 +98,7 @@ def annotate_video(source: str | os.PathLike, output: str | os.PathLike, faces: 
         except BaseException as stop:
             with contextlib.suppress(Exception):  # close it playable where it can be; the cause wins
                 sink.close()
-            kept = _keep_partial(temporary, output, written.frames)
+            kept = keep_partial(temporary, output, written.frames > 0)
             if isinstance(stop, OSError) and getattr(stop, "filename", None) == str(temporary):
                 # A full disk, a file-size limit: name the output, not its temporary name.
                 stop, cause = OSError(f"cannot write {output} ({stop.strerror or stop})"), stop
@@ -108,7 +108,7 @@ def annotate_video(source: str | os.PathLike, output: str | os.PathLike, faces: 
     try:
         publish(temporary, output, replace)
     except FileExistsError:
-        kept = _keep_partial(temporary, output, written.frames)
+        kept = keep_partial(temporary, output, written.frames > 0)
         raise FileExistsError(f"{output} appeared while mien was writing it and was left alone; the annotated "
                               f"video is in {kept}") from None  # fmt: skip
     return written
@@ -161,18 +161,6 @@ def _annotate(container: av.container.InputContainer, source: str, sink: av.cont
         written.frames = writer.count
     writer.close()
     sink.close()
-
-
-def _keep_partial(temporary: Path, output: Path, frames: int) -> Path | None:
-    """An unfinished video kept as NAME.partial.EXT (returned); nothing is kept without a frame."""
-    if not temporary.exists():
-        return None
-    if not frames:
-        temporary.unlink(missing_ok=True)
-        return None
-    kept = partial_name(output)
-    os.replace(temporary, kept)
-    return kept
 
 
 def _decoded(container: av.container.InputContainer, video: av.VideoStream,
